@@ -1,0 +1,182 @@
+"""Bounding-box geometry: format conversion, area, IoU and clipping.
+
+Conventions (see the book's notation page): a box is the last dimension of
+size 4 of a floating-point tensor. *Corner* format is (xmin, ymin, xmax, ymax);
+*center* format is (cx, cy, w, h). Coordinates are normalized to [0, 1] by the
+image width and height unless a name says ``pixels``; none of these functions
+depends on the unit, except :func:`clip_boxes`, whose default image is the unit
+square.
+
+Sources: d2l.ai §14.3 "Object Detection and Bounding Boxes" (conversion
+functions, same names) and §14.4.2 (``box_iou``); torchvision.ops.boxes for
+the semantics we test against.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_boxes, check_same_device
+
+__all__ = [
+    "box_corner_to_center",
+    "box_center_to_corner",
+    "box_area",
+    "box_iou",
+    "clip_boxes",
+]
+
+
+def box_corner_to_center(boxes: torch.Tensor) -> torch.Tensor:
+    """Convert boxes from corner (xmin, ymin, xmax, ymax) to center (cx, cy, w, h) format.
+
+    Args:
+        boxes: float tensor ``(..., 4)`` in corner format, any unit.
+
+    Returns:
+        Tensor of the same shape, dtype and unit in center format.
+
+    Raises:
+        ValueError: ``boxes`` is not a float tensor, has a last dimension other
+            than 4, or contains NaN. (Degenerate boxes are converted as they
+            are; :func:`box_iou` is where they are rejected.)
+
+    Source: d2l.ai §14.3.1 ``box_corner_to_center``; ``torchvision.ops.box_convert``
+    with ``in_fmt="xyxy", out_fmt="cxcywh"``.
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    return _corner_to_center(boxes)
+
+
+def _corner_to_center(boxes: torch.Tensor) -> torch.Tensor:
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
+
+
+def box_center_to_corner(boxes: torch.Tensor) -> torch.Tensor:
+    """Convert boxes from center (cx, cy, w, h) to corner (xmin, ymin, xmax, ymax) format.
+
+    Args:
+        boxes: float tensor ``(..., 4)`` in center format, any unit.
+
+    Returns:
+        Tensor of the same shape, dtype and unit in corner format.
+
+    Raises:
+        ValueError: not a float tensor, last dimension not 4, or NaN.
+
+    Source: d2l.ai §14.3.1 ``box_center_to_corner``; ``torchvision.ops.box_convert``
+    with ``in_fmt="cxcywh", out_fmt="xyxy"``.
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    return _center_to_corner(boxes)
+
+
+def _center_to_corner(boxes: torch.Tensor) -> torch.Tensor:
+    cx, cy, w, h = boxes.unbind(-1)
+    return torch.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), dim=-1)
+
+
+def box_area(boxes: torch.Tensor) -> torch.Tensor:
+    """Area of corner-format boxes.
+
+    Args:
+        boxes: float tensor ``(..., 4)`` in corner format; unit ``u``.
+
+    Returns:
+        Tensor ``(...)`` of areas in ``u**2`` (same dtype). A zero-width or
+        zero-height box has area 0.
+
+    Raises:
+        ValueError: not a float tensor, last dimension not 4, NaN, or a box
+            with ``xmax < xmin`` or ``ymax < ymin``.
+
+    Source: ``torchvision.ops.box_area``.
+    """
+    check_boxes(boxes, "boxes", min_dim=1)
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    # Products of half-precision coordinates lose too much; compute in float32.
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    r"""Pairwise intersection over union (Jaccard index) of two sets of boxes.
+
+    .. math:: J(A, B) = \frac{|A \cap B|}{|A \cup B|}
+
+    Args:
+        boxes1: float tensor ``(..., N, 4)``, corner format.
+        boxes2: float tensor ``(..., M, 4)``, corner format, same unit and
+            device; leading (batch) dimensions broadcast against ``boxes1``'s.
+
+    Returns:
+        Tensor ``(..., N, M)``, entry ``[..., i, j]`` is the IoU of
+        ``boxes1[..., i, :]`` and ``boxes2[..., j, :]``, in [0, 1], always
+        finite. ``N`` or ``M`` may be 0 (an empty result). float16/bfloat16
+        inputs are computed and returned in float32.
+
+        **Zero-area boxes.** If both boxes have zero area their union is 0;
+        we return IoU 0 there (a degenerate box overlaps nothing), where
+        ``torchvision.ops.box_iou`` returns NaN. Everywhere else the result
+        equals torchvision's.
+
+    Raises:
+        ValueError: an input is not a float tensor, has fewer than 2
+            dimensions or a last dimension other than 4, contains NaN, has a
+            box with ``xmax < xmin`` or ``ymax < ymin``, or the two inputs are
+            on different devices.
+
+    Source: d2l.ai §14.4.2 ``box_iou`` (same name and argument order, extended
+    to batches); ``torchvision.ops.box_iou``.
+    """
+    check_boxes(boxes1, "boxes1")
+    check_boxes(boxes2, "boxes2")
+    check_same_device(boxes1=boxes1, boxes2=boxes2)
+    return _box_iou(boxes1, boxes2)
+
+
+def _box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """:func:`box_iou` without input checks, for callers that validated already."""
+    b1, b2 = _upcast(boxes1), _upcast(boxes2)
+    # One coordinate at a time, (..., N, 1) against (..., 1, M), with in-place
+    # ops: far fewer large temporaries than broadcasting (..., N, M, 2) pairs.
+    # Same arithmetic, in the same order, as torchvision.
+    # Contiguous coordinate rows let the element-wise kernels vectorise.
+    x1, y1, x2, y2 = (c.contiguous()[..., :, None] for c in b1.unbind(-1))
+    u1, v1, u2, v2 = (c.contiguous()[..., None, :] for c in b2.unbind(-1))
+    inter = torch.minimum(x2, u2).sub_(torch.maximum(x1, u1)).clamp_(min=0)
+    inter.mul_(torch.minimum(y2, v2).sub_(torch.maximum(y1, v1)).clamp_(min=0))
+    union = ((x2 - x1) * (y2 - y1)) + ((u2 - u1) * (v2 - v1))
+    iou = inter.div_(union.sub_(inter))
+    # union == 0 (so inter == 0) only when both boxes have zero area: 0/0 is
+    # NaN, and we define the IoU to be 0 there.
+    return iou.nan_to_num_(0.0)
+
+
+def clip_boxes(boxes: torch.Tensor, width: float = 1.0, height: float = 1.0) -> torch.Tensor:
+    """Clip corner-format boxes to the image ``[0, width] x [0, height]``.
+
+    Args:
+        boxes: float tensor ``(..., 4)``, corner format.
+        width, height: image size in the boxes' unit: 1.0 for normalized
+            coordinates (the default), the image size for ``pixels``.
+
+    Returns:
+        Tensor of the same shape and dtype; boxes entirely outside the image
+        become zero-area boxes on its border.
+
+    Raises:
+        ValueError: not a float tensor, last dimension not 4, NaN, or
+            ``width``/``height`` not positive.
+
+    Source: ``torchvision.ops.clip_boxes_to_image`` (which takes pixel sizes).
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    if not (width > 0 and height > 0):
+        raise ValueError(f"width and height must be positive, got width={width}, height={height}")
+    x = boxes[..., 0::2].clamp(0, width)
+    y = boxes[..., 1::2].clamp(0, height)
+    return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
