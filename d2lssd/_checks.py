@@ -50,7 +50,7 @@ def check_boxes(boxes, name: str, *, min_dim: int = 2, max_dim: int | None = Non
 
 def check_same_device(**tensors: torch.Tensor) -> None:
     """Raise ``ValueError`` if the given tensors are not all on one device."""
-    devices = {name: t.device for name, t in tensors.items()}
+    devices = {name: t.device for name, t in tensors.items() if isinstance(t, torch.Tensor)}
     if len(set(devices.values())) > 1:
         desc = ", ".join(f"{n} on {d}" for n, d in devices.items())
         raise ValueError(f"tensors must be on the same device, got {desc}")

@@ -132,9 +132,9 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     Source: d2l.ai §14.4.2 ``box_iou`` (same name and argument order, extended
     to batches); ``torchvision.ops.box_iou``.
     """
+    check_same_device(boxes1=boxes1, boxes2=boxes2)
     check_boxes(boxes1, "boxes1")
     check_boxes(boxes2, "boxes2")
-    check_same_device(boxes1=boxes1, boxes2=boxes2)
     return _box_iou(boxes1, boxes2)
 
 

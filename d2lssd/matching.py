@@ -100,9 +100,9 @@ def assign_anchor_to_bbox(ground_truth: torch.Tensor, anchors: torch.Tensor, dev
     module docstring for how the loop is avoided); Liu et al. 2016 §2.2.
     """
     batched = ground_truth.dim() == 3 if isinstance(ground_truth, torch.Tensor) else False
+    check_same_device(ground_truth=ground_truth, anchors=anchors)
     check_boxes(ground_truth, "ground_truth", min_dim=2, max_dim=3, check_order=False)
     check_boxes(anchors, "anchors", min_dim=2, max_dim=3)
-    check_same_device(ground_truth=ground_truth, anchors=anchors)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
     gt = ground_truth if batched else ground_truth[None]
@@ -181,12 +181,12 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor, iou_threshold: 
     outputs; batched, loop-free, padding-safe, see the module docstring);
     Liu et al. 2016 §2.2.
     """
+    check_same_device(anchors=anchors, labels=labels)
     check_boxes(anchors, "anchors", min_dim=2, max_dim=3)
     check_float(labels, "labels")
     if labels.dim() != 3 or labels.shape[-1] != 5:
         raise ValueError("labels must have shape (B, G, 5) with rows (class, xmin, ymin, xmax, ymax), "
                          f"got {tuple(labels.shape)}")
-    check_same_device(anchors=anchors, labels=labels)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
     anc = anchors if anchors.dim() == 3 else anchors[None]

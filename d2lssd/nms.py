@@ -113,11 +113,11 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
 
 
 def _check_nms_inputs(boxes, scores, iou_threshold):
+    check_same_device(boxes=boxes, scores=scores)
     check_boxes(boxes, "boxes", min_dim=2, max_dim=2)
     check_float(scores, "scores")
     if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
         raise ValueError(f"scores must have shape (N,) = ({boxes.shape[0]},), got {tuple(scores.shape)}")
-    check_same_device(boxes=boxes, scores=scores)
     if not 0.0 <= float(iou_threshold) <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
 
@@ -230,6 +230,7 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     Source: d2l.ai §14.4.4 ``multibox_detection`` (same name and first five
     arguments); Liu et al. 2016 §3 "Inference".
     """
+    check_same_device(cls_probs=cls_probs, offset_preds=offset_preds, anchors=anchors)
     check_float(cls_probs, "cls_probs")
     if cls_probs.dim() != 3 or cls_probs.shape[1] < 2:
         raise ValueError("cls_probs must have shape (B, q + 1, A) with q >= 1, got "
@@ -244,7 +245,6 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     if anc.shape[0] != 1 or anc.shape[1] != A:
         raise ValueError(f"anchors must have shape (1, A, 4) with A = {A} (from cls_probs), got "
                          f"{tuple(anchors.shape)}")
-    check_same_device(cls_probs=cls_probs, offset_preds=offset_preds, anchors=anchors)
     for name, v in (("nms_threshold", nms_threshold), ("pos_threshold", pos_threshold)):
         if not 0.0 <= float(v) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {v}")

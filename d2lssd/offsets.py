@@ -61,9 +61,9 @@ def offset_boxes(anchors: torch.Tensor, assigned_bb: torch.Tensor, eps: float = 
     Source: d2l.ai §14.4.3.2 ``offset_boxes`` (same name and values; d2l
     writes the variances as factors 10 and 5); Liu et al. 2016 eq. (2).
     """
+    check_same_device(anchors=anchors, assigned_bb=assigned_bb)
     check_boxes(anchors, "anchors", min_dim=1)
     check_boxes(assigned_bb, "assigned_bb", min_dim=1)
-    check_same_device(anchors=anchors, assigned_bb=assigned_bb)
     vc, vs = _check_variances(variances)
     if anchors.numel() and ((anchors[..., 2:] - anchors[..., :2]) <= 0).any():
         raise ValueError("anchors must have positive width and height")
@@ -104,11 +104,11 @@ def offset_inverse(anchors: torch.Tensor, offset_preds: torch.Tensor,
     Source: d2l.ai §14.4.4 ``offset_inverse`` (same name and values for
     offsets inside the clamp); torchvision ``BoxCoder.decode_single`` for the clamp.
     """
+    check_same_device(anchors=anchors, offset_preds=offset_preds)
     check_boxes(anchors, "anchors", min_dim=1)
     check_float(offset_preds, "offset_preds")
     if offset_preds.shape[-1:] != (4,):
         raise ValueError(f"offset_preds must have a last dimension of 4, got shape {tuple(offset_preds.shape)}")
-    check_same_device(anchors=anchors, offset_preds=offset_preds)
     vc, vs = _check_variances(variances)
     return _decode(anchors, offset_preds, vc, vs, clamp)
 

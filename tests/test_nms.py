@@ -1,0 +1,191 @@
+import pytest
+import torch
+import torchvision.ops as ops
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import d2lssd
+from strategies import boxes, clustered, random_boxes
+
+THRESHOLDS = [0.0, 0.3, 0.45, 0.5, 0.7, 1.0]
+
+
+@pytest.mark.parametrize("t", THRESHOLDS)
+@pytest.mark.parametrize("n, seed", [(1, 0), (10, 1), (300, 2), (3000, 3)])
+def test_nms_equals_torchvision_on_random_boxes(n, seed, t):
+    b, s = random_boxes(n, seed), torch.rand(n, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(d2lssd.nms(b, s, t), ops.nms(b, s, t))
+
+
+@pytest.mark.parametrize("t", THRESHOLDS + [0.25, 1 / 3])
+@pytest.mark.parametrize("quantize", [None, 8, 16])
+def test_nms_equals_torchvision_on_clustered_boxes_with_ties(t, quantize):
+    # Quantized coordinates and scores: duplicate boxes, equal scores and IoUs
+    # that land exactly on simple thresholds such as 0.5 and 0.25.
+    for seed in range(3):
+        b, s = clustered(2000, 15, seed=seed, quantize=quantize)
+        assert torch.equal(d2lssd.nms(b, s, t), ops.nms(b, s, t)), seed
+
+
+def test_nms_iou_exactly_at_threshold_is_kept():
+    b = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 2.0]])  # IoU exactly 0.5
+    s = torch.tensor([0.9, 0.8])
+    assert d2lssd.nms(b, s, 0.5).tolist() == [0, 1] == ops.nms(b, s, 0.5).tolist()
+    assert d2lssd.nms(b, s, 0.49).tolist() == [0] == ops.nms(b, s, 0.49).tolist()
+
+
+def test_nms_ties_keep_the_lower_index_first():
+    b = torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 3 + [[2.0, 2.0, 3.0, 3.0]])
+    s = torch.tensor([0.5, 0.5, 0.5, 0.5])
+    assert d2lssd.nms(b, s, 0.5).tolist() == [0, 3] == ops.nms(b, s, 0.5).tolist()
+
+
+def test_nms_equals_d2l(d2l):
+    b, s = clustered(500, 8, seed=5)
+    assert d2lssd.nms(b, s, 0.5).tolist() == d2l.nms(b, s, 0.5).tolist()
+
+
+@pytest.mark.parametrize("num_groups", [1, 3, 50])
+def test_batched_nms_equals_torchvision(num_groups):
+    b, s = clustered(3000, 20, seed=num_groups)
+    idx = torch.randint(0, num_groups, (3000,), generator=torch.Generator().manual_seed(1))
+    for t in (0.3, 0.5, 0.7):
+        assert torch.equal(d2lssd.batched_nms(b, s, idx, t), ops.batched_nms(b, s, idx, t))
+
+
+def test_batched_nms_keeps_precision_with_many_groups():
+    # Nearly identical boxes in different groups must never interact, however many groups.
+    b = torch.tensor([[0.1, 0.1, 0.4, 0.4]] * 5000) + torch.rand(5000, 1) * 1e-4
+    s = torch.rand(5000)
+    idx = torch.arange(5000)
+    assert d2lssd.batched_nms(b, s, idx, 0.5).numel() == 5000
+
+
+def test_empty_input():
+    out = d2lssd.nms(torch.zeros(0, 4), torch.zeros(0), 0.5)
+    assert out.dtype == torch.int64 and out.numel() == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(boxes(max_n=40), st.floats(0, 1), st.integers(0, 1000))
+def test_nms_properties(b, t, seed):
+    s = torch.rand(len(b), generator=torch.Generator().manual_seed(seed))
+    keep = d2lssd.nms(b, s, t)
+    assert len(set(keep.tolist())) == len(keep)  # a subset, no repeats
+    assert (s[keep][:-1] >= s[keep][1:]).all()  # sorted by score
+    iou = d2lssd.box_iou(b[keep], b[keep])
+    assert not torch.triu(iou > t, diagonal=1).any()  # no kept pair above the threshold
+    # maximal: every removed box overlaps a kept box with a score at least as high
+    removed = torch.ones(len(b), dtype=torch.bool)
+    removed[keep] = False
+    if removed.any():
+        over = d2lssd.box_iou(b[removed], b[keep]) > t
+        assert over.any(dim=1).all()
+    assert torch.equal(keep, ops.nms(b, s, t))
+
+
+@pytest.mark.parametrize("args, match", [
+    ((torch.zeros(3, 4), torch.zeros(2), 0.5), r"scores must have shape"),
+    ((torch.zeros(3, 4), torch.zeros(3), 1.5), "iou_threshold"),
+    ((torch.tensor([[0.5, 0.5, 0.1, 0.9]]), torch.zeros(1), 0.5), "boxes has a degenerate box"),
+    ((torch.zeros(2, 4), torch.tensor([0.5, float("nan")]), 0.5), "scores contains NaN"),
+    ((torch.zeros(2, 2, 4), torch.zeros(2), 0.5), "boxes must have 2 dimensions"),
+    ((torch.zeros(2, 4), torch.zeros(2, device="meta"), 0.5), "same device"),
+])
+def test_nms_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        d2lssd.nms(*args)
+
+
+def test_batched_nms_rejects_float_idxs():
+    with pytest.raises(ValueError, match="idxs"):
+        d2lssd.batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2), 0.5)
+
+
+# --- multibox_detection ----------------------------------------------------------------
+
+# d2l.ai §14.4.4's worked example: four anchors around a dog, one cat anchor.
+ANCHORS = torch.tensor([[0.1, 0.08, 0.52, 0.92], [0.08, 0.2, 0.56, 0.95],
+                        [0.15, 0.3, 0.62, 0.91], [0.55, 0.2, 0.9, 0.88]])
+CLS_PROBS = torch.tensor([[0.0] * 4, [0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.9]])
+
+
+@pytest.mark.parametrize("agnostic", [True, False])
+def test_multibox_detection_worked_example(d2l, agnostic):
+    out = d2lssd.multibox_detection(CLS_PROBS[None], torch.zeros(1, 16), ANCHORS[None],
+                                    nms_threshold=0.5, class_agnostic=agnostic)
+    assert out.shape == (1, 4, 6)
+    torch.testing.assert_close(out[0, :2], torch.tensor([[0, 0.9, 0.1, 0.08, 0.52, 0.92],
+                                                         [1, 0.9, 0.55, 0.2, 0.9, 0.88]]))
+    assert out[0, 2:, 0].tolist() == [-1, -1]
+    ref = d2l.multibox_detection(CLS_PROBS[None], torch.zeros(1, 16), ANCHORS[None], 0.5)
+    torch.testing.assert_close(out[0, :2], ref[0, :2])
+
+
+def _random_outputs(b, q, a, seed):
+    g = torch.Generator().manual_seed(seed)
+    anchors = random_boxes(a, seed, min_size=0.05, max_size=0.5)[None]
+    cls = torch.softmax(torch.randn(b, q + 1, a, generator=g) * 3, dim=1)
+    off = torch.randn(b, a * 4, generator=g) * 0.3
+    return cls, off, anchors
+
+
+@pytest.mark.parametrize("q", [1, 3])
+def test_multibox_detection_kept_rows_equal_d2l(d2l, q):
+    cls, off, anchors = _random_outputs(3, q, 400, seed=q)
+    ours = d2lssd.multibox_detection(cls, off, anchors, 0.5, 0.05, class_agnostic=True)
+    ref = d2l.multibox_detection(cls, off, anchors, 0.5, 0.05)
+    for i in range(3):
+        a, r = ours[i][ours[i, :, 0] >= 0], ref[i][ref[i, :, 0] >= 0]
+        torch.testing.assert_close(a, r)
+
+
+def test_multibox_detection_per_class_equals_batched_nms_per_image():
+    cls, off, anchors = _random_outputs(2, 3, 500, seed=11)
+    out = d2lssd.multibox_detection(cls, off, anchors, 0.45, 0.1)
+    boxes = d2lssd.offset_inverse(anchors, off.reshape(2, -1, 4))
+    for i in range(2):
+        conf, cid = cls[i, 1:].max(dim=0)
+        sel = (conf >= 0.1).nonzero().flatten()
+        keep = sel[ops.batched_nms(boxes[i, sel], conf[sel], cid[sel], 0.45)]
+        expect = torch.cat((cid[keep, None].float(), conf[keep, None], boxes[i, keep]), dim=1)
+        got = out[i][out[i, :, 0] >= 0]
+        torch.testing.assert_close(got, expect)
+
+
+def test_multibox_detection_top_k_and_layouts():
+    cls, off, anchors = _random_outputs(2, 2, 300, seed=3)
+    full = d2lssd.multibox_detection(cls, off, anchors)
+    top = d2lssd.multibox_detection(cls, off.reshape(2, -1, 4), anchors[0], top_k=7)
+    assert full.shape == (2, 300, 6) and top.shape == (2, 7, 6)
+    torch.testing.assert_close(top, full[:, :7])
+    kept = full[..., 0] >= 0
+    # kept rows first, each image sorted by score
+    for i in range(2):
+        n = int(kept[i].sum())
+        assert kept[i, :n].all() and not kept[i, n:].any()
+        assert (full[i, :n, 1][:-1] >= full[i, :n, 1][1:]).all()
+
+
+def test_multibox_detection_batch_equals_single_images():
+    cls, off, anchors = _random_outputs(3, 2, 200, seed=4)
+    batch = d2lssd.multibox_detection(cls, off, anchors)
+    for i in range(3):
+        torch.testing.assert_close(batch[i:i + 1],
+                                   d2lssd.multibox_detection(cls[i:i + 1], off[i:i + 1], anchors))
+
+
+def test_multibox_detection_rejects_bad_input():
+    cls, off, anchors = _random_outputs(1, 2, 10, seed=0)
+    with pytest.raises(ValueError, match="cls_probs must have shape"):
+        d2lssd.multibox_detection(cls[0], off, anchors)
+    with pytest.raises(ValueError, match="offset_preds must have shape"):
+        d2lssd.multibox_detection(cls, off[:, :-4], anchors)
+    with pytest.raises(ValueError, match="anchors must have shape"):
+        d2lssd.multibox_detection(cls, off, anchors[:, :5])
+    with pytest.raises(ValueError, match="cls_probs contains NaN"):
+        d2lssd.multibox_detection(cls * float("nan"), off, anchors)
+    with pytest.raises(ValueError, match="top_k"):
+        d2lssd.multibox_detection(cls, off, anchors, top_k=0)
+    with pytest.raises(ValueError, match="same device"):
+        d2lssd.multibox_detection(cls, off.to("meta"), anchors)
