@@ -11,6 +11,11 @@ from .device import describe_device, try_gpu
 from .matching import assign_anchor_to_bbox, multibox_target
 from .nms import batched_nms, multibox_detection, nms
 from .offsets import offset_boxes, offset_inverse
+from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
+from .plotting import (bbox_to_rect, plot_iou_matrix, set_figsize, show_anchors_of_pixel,
+                       show_bboxes, show_image)
+from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw_iou, draw_nms,
+                      iou_explorer, nms_explorer)
 
 __version__ = "0.1.0"
 
@@ -21,4 +26,9 @@ __all__ = [
     "assign_anchor_to_bbox", "multibox_target",
     "batched_nms", "multibox_detection", "nms",
     "offset_boxes", "offset_inverse",
+    "GROUND_TRUTH", "PHOTOS", "ground_truth_labels", "load_photo", "to_normalized", "to_pixels",
+    "bbox_to_rect", "plot_iou_matrix", "set_figsize", "show_anchors_of_pixel", "show_bboxes",
+    "show_image",
+    "anchor_explorer", "detections_like_boxes", "draw_anchors", "draw_iou", "draw_nms",
+    "iou_explorer", "nms_explorer",
 ]

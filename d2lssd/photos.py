@@ -1,0 +1,219 @@
+"""Real photos for the chapters, with hand-annotated ground-truth boxes.
+
+The three photos ship with scikit-image (no download needed) and have clear
+licences, quoted below from ``skimage.data``'s docstrings:
+
+================  ===========  ==========================================================
+name              size (WxH)   licence
+================  ===========  ==========================================================
+``astronaut``     512 x 512    No known copyright restrictions, released into the public
+                               domain. (NASA)
+``chelsea``       451 x 300    No copyright restrictions. CC0 by the photographer
+                               (Stefan van der Walt).
+``coffee``        600 x 400    No copyright restrictions. CC0 by the photographer
+                               (Rachel Michetti).
+================  ===========  ==========================================================
+
+:data:`GROUND_TRUTH` holds boxes drawn by hand for the course (by zooming in on
+each photo with a pixel grid), in **pixels**, corner format (xmin, ymin, xmax,
+ymax) with x to the right and y down from the top-left corner of the image.
+:func:`ground_truth_labels` turns them into the package's label rows
+(class, xmin, ymin, xmax, ymax) normalized to [0, 1], and :func:`to_pixels` /
+:func:`to_normalized` convert boxes between the two units.
+
+Sources: ``skimage.data`` (photos and licences); d2l.ai §14.3 (the
+cat-and-dog photo annotated by hand is the same idea).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ._checks import check_boxes
+
+__all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "to_pixels",
+           "to_normalized"]
+
+#: Metadata of the bundled photos: ``name -> {"description", "licence", "source", "shape"}``.
+#: ``licence`` is quoted from the ``skimage.data`` function's docstring;
+#: ``shape`` is ``(height, width, 3)`` of the uint8 RGB array.
+PHOTOS: dict[str, dict] = {
+    "astronaut": {
+        "description": "Astronaut Eileen Collins in an orange flight suit, holding her helmet, "
+                       "with a US flag and a space shuttle model behind her.",
+        "licence": "No known copyright restrictions, released into the public domain.",
+        "source": "NASA Great Images database (https://flic.kr/p/r9qvLn), "
+                  "via skimage.data.astronaut",
+        "shape": (512, 512, 3),
+    },
+    "chelsea": {
+        "description": "Chelsea the cat, a close-up of her face.",
+        "licence": "No copyright restrictions. CC0 by the photographer (Stefan van der Walt).",
+        "source": "skimage.data.chelsea (photograph by Stefan van der Walt)",
+        "shape": (300, 451, 3),
+    },
+    "coffee": {
+        "description": "A cup of espresso on a saucer with a spoon, on a wooden table.",
+        "licence": "No copyright restrictions. CC0 by the photographer (Rachel Michetti).",
+        "source": "skimage.data.coffee (photograph by Rachel Michetti, courtesy of "
+                  "Pikolo Espresso Bar)",
+        "shape": (400, 600, 3),
+    },
+}
+
+#: Hand-annotated objects: ``name -> [(class_name, [xmin, ymin, xmax, ymax]), ...]`` in
+#: pixels (corner format, origin at the top-left corner, y down). Boxes cover the
+#: visible part of each object; the flag and the astronaut are partly hidden, and
+#: the photo frame cuts the cat, the flag and the shuttle model.
+GROUND_TRUTH: dict[str, list[tuple[str, list[int]]]] = {
+    "astronaut": [
+        ("person", [20, 15, 360, 512]),   # hair to the bottom edge, without the helmet
+        ("face", [178, 72, 268, 186]),    # forehead below the fringe to the chin
+        ("helmet", [287, 349, 511, 512]),  # the helmet she holds, bottom right
+        ("flag", [0, 0, 96, 512]),        # US flag, left edge
+        ("rocket", [355, 0, 452, 272]),   # space shuttle model, without its stand
+        ("patch", [134, 349, 206, 422]),  # round mission patch on her chest
+    ],
+    "chelsea": [
+        ("cat", [0, 0, 400, 300]),        # the cat fills most of the frame; right ear tip at x=400
+        ("eye", [134, 88, 206, 150]),     # her right eye (left in the image)
+        ("eye", [295, 113, 344, 164]),    # her left eye
+        ("nose", [242, 229, 292, 262]),
+    ],
+    "coffee": [
+        ("cup", [173, 20, 405, 305]),     # rim to the bottom of the handle
+        ("saucer", [75, 72, 479, 388]),
+        ("spoon", [326, 68, 424, 324]),
+    ],
+}
+
+
+def _check_name(name) -> None:
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; choose one of {sorted(PHOTOS)}")
+
+
+def load_photo(name: str) -> np.ndarray:
+    """Load one of the bundled photos.
+
+    Args:
+        name: ``"astronaut"``, ``"chelsea"`` or ``"coffee"`` (the keys of :data:`PHOTOS`).
+
+    Returns:
+        numpy uint8 array ``(H, W, 3)``, RGB, values 0-255: ``(512, 512, 3)``
+        for astronaut, ``(300, 451, 3)`` for chelsea, ``(400, 600, 3)`` for
+        coffee (also in ``PHOTOS[name]["shape"]``). A fresh array on every call.
+
+    Raises:
+        ValueError: ``name`` is not one of the photos.
+
+    Source: ``skimage.data.astronaut`` / ``chelsea`` / ``coffee`` (the files ship
+    inside scikit-image; nothing is downloaded).
+    """
+    _check_name(name)
+    import skimage.data  # imported here: scikit-image is slow to import
+
+    image = np.ascontiguousarray(getattr(skimage.data, name)())
+    if image.dtype != np.uint8 or image.shape != PHOTOS[name]["shape"]:
+        raise RuntimeError(f"skimage.data.{name}() returned {image.dtype} {image.shape}, "
+                           f"expected uint8 {PHOTOS[name]['shape']}")
+    return image
+
+
+def _check_size(width, height) -> None:
+    for n, v in (("width", width), ("height", height)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{n} must be a positive finite number, got {v!r}")
+
+
+def _scale(boxes: torch.Tensor, width, height) -> torch.Tensor:
+    return torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
+
+
+def to_pixels(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
+    """Normalized corner boxes to pixel corner boxes.
+
+    Args:
+        boxes: float tensor ``(..., 4)``, corner format, normalized to [0, 1]
+            by the image width and height (values outside [0, 1] are allowed:
+            anchors may cross the border).
+        width, height: image size in pixels (positive).
+
+    Returns:
+        Tensor of the same shape, dtype and device: x coordinates times
+        ``width``, y coordinates times ``height``.
+
+    Raises:
+        ValueError: ``boxes`` is not a float tensor, has a last dimension
+            other than 4 or contains NaN; ``width``/``height`` not positive
+            and finite. (Degenerate boxes are converted as they are.)
+
+    Source: d2l.ai §14.4 (``bbox_scale = torch.tensor((w, h, w, h))``).
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    _check_size(width, height)
+    return boxes * _scale(boxes, width, height)
+
+
+def to_normalized(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
+    """Pixel corner boxes to corner boxes normalized to [0, 1]; the inverse of :func:`to_pixels`.
+
+    Args:
+        boxes: float tensor ``(..., 4)``, corner format, in pixels.
+        width, height: image size in pixels (positive).
+
+    Returns:
+        Tensor of the same shape, dtype and device: x coordinates divided by
+        ``width``, y coordinates by ``height``.
+
+    Raises:
+        ValueError: as :func:`to_pixels`.
+
+    Source: d2l.ai §14.4 (labels are pixel boxes divided by the image size).
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    _check_size(width, height)
+    return boxes / _scale(boxes, width, height)
+
+
+def ground_truth_labels(name: str, classes: Sequence[str]) -> torch.Tensor:
+    """The hand-annotated objects of a photo as d2lssd label rows.
+
+    Args:
+        name: a key of :data:`GROUND_TRUTH`.
+        classes: the class names in index order, e.g. ``["cup", "saucer",
+            "spoon"]``: an object of class ``classes[k]`` gets class index
+            ``k`` (the label convention has no background class; the model's
+            class 0 is background and label ``k`` becomes model class
+            ``k + 1``). Objects whose class is not listed are left out, so
+            ``["eye"]`` gives only the cat's eyes.
+
+    Returns:
+        float32 tensor ``(G, 5)``, rows (class, xmin, ymin, xmax, ymax) with
+        the box normalized to [0, 1] by the photo's width and height, in the
+        order of ``GROUND_TRUTH[name]``. ``G`` may be 0 (shape ``(0, 5)``).
+
+    Raises:
+        ValueError: unknown ``name``; ``classes`` is a string, empty, or
+            lists a name twice.
+
+    Source: d2l.ai §14.4.3 (ground truth as rows (class, normalized corner box)).
+    """
+    _check_name(name)
+    if isinstance(classes, str) or len(classes) == 0:
+        raise ValueError(f"classes must be a non-empty sequence of class names, got {classes!r}")
+    classes = list(classes)
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes lists a name twice: {classes}")
+    height, width = PHOTOS[name]["shape"][:2]
+    rows = [(classes.index(c), box) for c, box in GROUND_TRUTH[name] if c in classes]
+    if not rows:
+        return torch.zeros((0, 5), dtype=torch.float32)
+    cls = torch.tensor([c for c, _ in rows], dtype=torch.float32)
+    boxes = to_normalized(torch.tensor([b for _, b in rows], dtype=torch.float32), width, height)
+    return torch.cat((cls[:, None], boxes), dim=1)
