@@ -7,6 +7,8 @@ plotting and widgets sit on top and nothing below imports them.
 
 from .anchors import SSD300_CONFIG, multibox_prior, ssd_default_boxes, ssd_scales
 from .boxes import box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes
+from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
+                   load_data_bananas, read_data_bananas)
 from .device import describe_device, try_gpu
 from .matching import assign_anchor_to_bbox, multibox_target
 from .nms import batched_nms, multibox_detection, nms
@@ -22,6 +24,8 @@ __version__ = "0.1.0"
 __all__ = [
     "SSD300_CONFIG", "multibox_prior", "ssd_default_boxes", "ssd_scales",
     "box_area", "box_center_to_corner", "box_corner_to_center", "box_iou", "clip_boxes",
+    "BananasDataset", "DataSource", "DownloadError", "download_extract", "generate_bananas",
+    "load_data_bananas", "read_data_bananas",
     "describe_device", "try_gpu",
     "assign_anchor_to_bbox", "multibox_target",
     "batched_nms", "multibox_detection", "nms",
