@@ -260,9 +260,12 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     kept = _nms(boxes[cand_b, cand_a], conf[cand_b, cand_a], nms_threshold, groups)
     is_kept = torch.zeros((B, A), dtype=torch.bool, device=device)
     is_kept[cand_b[kept], cand_a[kept]] = True
-    # Kept rows first (by score), then the rest (by score): scores are in
-    # [0, 1], so adding 2 to kept ones orders the two groups.
-    order = torch.sort(conf + 2.0 * is_kept, dim=1, descending=True, stable=True).indices[:, :K]
+    # Kept rows first, then the rest, each by descending score: sort by score,
+    # then stable-sort by "kept" (adding an offset to kept scores instead would
+    # lose the order of scores closer than float32 resolution near 2).
+    order = torch.sort(conf, dim=1, descending=True, stable=True).indices
+    by_kept = torch.sort(is_kept.gather(1, order).to(torch.uint8), dim=1, descending=True, stable=True)
+    order = order.gather(1, by_kept.indices)[:, :K]
     cls_out = torch.where(is_kept, class_id, -1).gather(1, order)
     out = torch.cat((cls_out[..., None].to(boxes.dtype), conf.gather(1, order)[..., None],
                      boxes.gather(1, order[..., None].expand(-1, -1, 4))), dim=-1)

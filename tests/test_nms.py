@@ -189,3 +189,12 @@ def test_multibox_detection_rejects_bad_input():
         d2lssd.multibox_detection(cls, off, anchors, top_k=0)
     with pytest.raises(ValueError, match="same device"):
         d2lssd.multibox_detection(cls, off.to("meta"), anchors)
+
+
+def test_multibox_detection_orders_nearly_equal_scores():
+    # Scores 6e-8 apart must still come out in descending order.
+    anchors = torch.tensor([[[0.0, 0.0, 0.1, 0.1], [0.5, 0.5, 0.6, 0.6]]])
+    p = torch.tensor([0.51, 0.51000005])
+    cls = torch.stack((1 - p, p))[None]
+    out = d2lssd.multibox_detection(cls, torch.zeros(1, 8), anchors)
+    assert out[0, :, 1].tolist() == sorted(p.tolist(), reverse=True)
