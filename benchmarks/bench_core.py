@@ -9,7 +9,10 @@ course's 2-core CPU: nms within 2x of torchvision on 5,000 and 20,000
 clustered boxes; multibox_target for 32 images x 5444 anchors <= 3 ms;
 multibox_detection for one image x 5444 anchors <= 11 ms. Timings on a shared
 2-core VM vary by 2x from run to run; compare the ratios, which are measured
-side by side.
+side by side. On a machine whose cores are busy with other work, PyTorch's
+OpenMP threads oversubscribe the cores and d2lssd's many small vectorised ops
+slow down by 10-100x (torchvision's single C++ loop does not): there, measure
+with ``--threads 1``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ def main(argv=None) -> list[tuple[str, float, float]]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default=str(d2lssd.try_gpu()))
     p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     try:

@@ -63,7 +63,10 @@ def main(argv=None):
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from d2l import torch as d2l  # the reference (installed with --no-deps by .ci/run)
 
     device = torch.device(args.device)
