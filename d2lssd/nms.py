@@ -65,6 +65,8 @@ def _overlaps(coords: torch.Tensor, areas: torch.Tensor, ia: torch.Tensor, ib: t
         if groups is not None:
             over &= groups[ia, None] == groups[None, jb]
         parts.append(over)
+    if not parts:
+        return torch.zeros((ia.shape[0], 0), dtype=torch.bool, device=coords.device)
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
@@ -90,7 +92,8 @@ def _resolve_block(over: torch.Tensor) -> torch.Tensor:
 
 
 def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> torch.Tensor:
-    """Positions of the boxes kept by greedy NMS; ``boxes`` sorted by descending score.
+    """Positions of the boxes kept by greedy NMS; ``boxes`` sorted by descending score
+    (with ``groups``: sorted by group, and by descending score within a group).
 
     The survivors (not yet suppressed) are taken a block at a time: the block
     is resolved exactly among itself, then its kept boxes remove everything
@@ -108,7 +111,13 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
         kept.append(new)
         if not rest.numel():
             break
-        alive = rest[~_overlaps(coords, areas, new, rest, u, groups).any(dim=0)]
+        if groups is None:
+            alive = rest[~_overlaps(coords, areas, new, rest, u, None).any(dim=0)]
+        else:
+            # Sorted by group: only the rest's prefix shares a group with the block.
+            n = int(torch.searchsorted(groups[rest], groups[blk[-1]], right=True))
+            same = rest[:n]
+            alive = torch.cat((same[~_overlaps(coords, areas, new, same, u, groups).any(dim=0)], rest[n:]))
     return torch.cat(kept) if kept else alive
 
 
@@ -129,9 +138,18 @@ def _upcast_dtype(t: torch.Tensor) -> torch.dtype:
 def _nms(boxes, scores, iou_threshold, groups=None):
     """:func:`nms` / :func:`batched_nms` without checks."""
     order = torch.sort(scores, descending=True, stable=True).indices
+    if groups is not None:
+        # Group by group (then score): a group's boxes are contiguous, so each
+        # block is compared only with the boxes of its own groups.
+        order = order[torch.sort(groups[order], stable=True).indices]
     g = groups[order] if groups is not None else None
     b = boxes[order]
-    return order[_nms_sorted(b, _threshold_above(float(iou_threshold), _upcast_dtype(b)), g)]
+    kept = order[_nms_sorted(b, _threshold_above(float(iou_threshold), _upcast_dtype(b)), g)]
+    if groups is not None:
+        # Back to one list by descending score, equal scores by lower index.
+        kept = kept.sort().values
+        kept = kept[torch.sort(scores[kept], descending=True, stable=True).indices]
+    return kept
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
