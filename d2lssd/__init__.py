@@ -20,7 +20,8 @@ from .offsets import offset_boxes, offset_inverse
 from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
 from .plotting import (bbox_to_rect, plot_iou_matrix, set_figsize, show_anchors_of_pixel,
                        show_bboxes, show_image)
-from .train import History, evaluate_ssd, load_checkpoint, predict, save_checkpoint, train_ssd
+from .train import (TINYSSD_SCHEDULES, History, evaluate_ssd, load_checkpoint, pick_schedule, predict,
+                    save_checkpoint, train_ssd)
 from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw_iou, draw_nms,
                       iou_explorer, nms_explorer)
 
@@ -37,7 +38,7 @@ __all__ = [
     "Accumulator", "bbox_mae_all", "bbox_mae_positive", "class_error_all", "class_error_positive",
     "mean_average_precision",
     "TinySSD",
-    "History", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
+    "TINYSSD_SCHEDULES", "pick_schedule", "History", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
     "batched_nms", "multibox_detection", "nms",
     "offset_boxes", "offset_inverse",
     "GROUND_TRUTH", "PHOTOS", "ground_truth_labels", "load_photo", "to_normalized", "to_pixels",

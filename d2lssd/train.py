@@ -609,3 +609,30 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
                              class_agnostic=class_agnostic)
     dets = [o[o[:, 0] >= 0].cpu() for o in out]
     return dets[0] if single else dets
+
+
+#: TinySSD training schedules on the banana data. ``"full"`` is d2l.ai §14.7.3's
+#: (about 2-3 s per step of 32 on a 2-core CPU is far too slow for it, a GPU takes
+#: minutes); ``"cpu"`` is the short schedule of the TinySSD chapter and CI: 40
+#: steps, about 3 minutes on 2 idle cores.
+TINYSSD_SCHEDULES = {
+    "full": dict(num_epochs=20, num_train=1000, batch_size=32, lr=0.2, weight_decay=5e-4),
+    "cpu": dict(num_epochs=4, num_train=320, batch_size=32, lr=0.2, weight_decay=5e-4),
+}
+
+
+def pick_schedule(device) -> str:
+    """Name of the TinySSD schedule to run on ``device``: ``"full"`` on CUDA, else ``"cpu"``.
+
+    The environment variable ``D2LSSD_SCHEDULE`` (a key of
+    :data:`TINYSSD_SCHEDULES`) overrides the choice.
+
+    Raises:
+        ValueError: ``D2LSSD_SCHEDULE`` names no schedule.
+    """
+    forced = os.environ.get("D2LSSD_SCHEDULE")
+    if forced:
+        if forced not in TINYSSD_SCHEDULES:
+            raise ValueError(f"D2LSSD_SCHEDULE must be one of {sorted(TINYSSD_SCHEDULES)}, got {forced!r}")
+        return forced
+    return "full" if torch.device(device).type == "cuda" else "cpu"

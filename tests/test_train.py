@@ -5,6 +5,8 @@ import os
 import pytest
 import torch
 
+import d2lssd
+
 from d2lssd.models import TinySSD
 from d2lssd.train import History, _LivePlot, load_checkpoint, predict, save_checkpoint, train_ssd
 
@@ -292,3 +294,16 @@ def test_notebook_detection(monkeypatch):
         assert _in_notebook() is expect
     monkeypatch.delitem(sys.modules, "IPython")
     assert _in_notebook() is False
+
+
+def test_pick_schedule(monkeypatch):
+    monkeypatch.delenv("D2LSSD_SCHEDULE", raising=False)
+    assert d2lssd.pick_schedule("cpu") == "cpu"
+    assert d2lssd.pick_schedule(torch.device("cuda", 0)) == "full"
+    monkeypatch.setenv("D2LSSD_SCHEDULE", "full")
+    assert d2lssd.pick_schedule("cpu") == "full"
+    monkeypatch.setenv("D2LSSD_SCHEDULE", "fast")
+    with pytest.raises(ValueError, match="D2LSSD_SCHEDULE"):
+        d2lssd.pick_schedule("cpu")
+    full = d2lssd.TINYSSD_SCHEDULES["full"]
+    assert (full["num_epochs"], full["batch_size"], full["lr"], full["weight_decay"]) == (20, 32, 0.2, 5e-4)

@@ -20,12 +20,7 @@ import torch
 
 import d2lssd
 
-SCHEDULES = {
-    # d2l.ai §14.7.3's schedule.
-    "full": dict(num_epochs=20, batch_size=32, lr=0.2, weight_decay=5e-4, num_train=1000),
-    # Short enough for a 2-core CPU (see the TinySSD chapter).
-    "cpu": dict(num_epochs=2, batch_size=32, lr=0.2, weight_decay=5e-4, num_train=1000),
-}
+SCHEDULES = d2lssd.TINYSSD_SCHEDULES  # "full" (d2l's) and "cpu" (the chapter's)
 
 
 def evaluate_ap(net, val_iter, device) -> dict:
@@ -52,6 +47,11 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     device = d2lssd.try_gpu()
     train_iter, val_iter = d2lssd.load_data_bananas(cfg["batch_size"], seed=args.seed)
+    if cfg["num_train"] < len(train_iter.dataset):  # the short schedule: a fixed subset
+        subset = torch.utils.data.Subset(train_iter.dataset, range(cfg["num_train"]))
+        train_iter = torch.utils.data.DataLoader(subset, batch_size=cfg["batch_size"], shuffle=True,
+                                                 generator=torch.Generator().manual_seed(args.seed))
+        train_iter.data_source = subset.dataset.data_source
     print("data:", train_iter.data_source.description)
     print("device:", d2lssd.describe_device(device), "| schedule:", args.schedule, cfg)
     net = d2lssd.TinySSD(num_classes=1)
