@@ -107,7 +107,10 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
     kept = []
     while alive.numel():
         blk, rest = alive[:_BLOCK], alive[_BLOCK:]
-        new = blk[_resolve_block(_overlaps(coords, areas, blk, blk, u, groups))]
+        # A block within one group (the usual case) needs no group mask: the
+        # rest's prefix compared with it below is of that same group too.
+        g = None if groups is None or bool(groups[blk[0]] == groups[blk[-1]]) else groups
+        new = blk[_resolve_block(_overlaps(coords, areas, blk, blk, u, g))]
         kept.append(new)
         if not rest.numel():
             break
@@ -117,7 +120,7 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
             # Sorted by group: only the rest's prefix shares a group with the block.
             n = int(torch.searchsorted(groups[rest], groups[blk[-1]], right=True))
             same = rest[:n]
-            alive = torch.cat((same[~_overlaps(coords, areas, new, same, u, groups).any(dim=0)], rest[n:]))
+            alive = torch.cat((same[~_overlaps(coords, areas, new, same, u, g).any(dim=0)], rest[n:]))
     return torch.cat(kept) if kept else alive
 
 
@@ -137,6 +140,8 @@ def _upcast_dtype(t: torch.Tensor) -> torch.dtype:
 
 def _nms(boxes, scores, iou_threshold, groups=None):
     """:func:`nms` / :func:`batched_nms` without checks."""
+    if groups is not None and groups.numel() and bool(groups.min() == groups.max()):
+        groups = None  # one group (one image, one class): plain NMS gives the same result
     order = torch.sort(scores, descending=True, stable=True).indices
     if groups is not None:
         # Group by group (then score): a group's boxes are contiguous, so each

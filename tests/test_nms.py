@@ -53,6 +53,21 @@ def test_batched_nms_equals_torchvision(num_groups):
         assert torch.equal(d2lssd.batched_nms(b, s, idx, t), ops.batched_nms(b, s, idx, t))
 
 
+@pytest.mark.parametrize("sizes", [[64, 1, 130, 63], [1, 64], [200]])
+def test_batched_nms_blocks_at_group_boundaries_and_ties_equal_torchvision(sizes):
+    # Group sizes at and around the 64-box block: blocks inside one group take
+    # the path without a group mask; blocks that span groups take the masked one.
+    # Scores are rounded so many ties cross group boundaries.
+    n = sum(sizes)
+    b, s = clustered(n, 6, seed=len(sizes))
+    s = (s * 8).round() / 8
+    idx = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(2))
+    b, s, idx = b[perm], s[perm], idx[perm]
+    for t in (0.3, 0.5):
+        assert torch.equal(d2lssd.batched_nms(b, s, idx, t), ops.batched_nms(b, s, idx, t))
+
+
 def test_batched_nms_keeps_precision_with_many_groups():
     # Nearly identical boxes in different groups must never interact, however many groups.
     b = torch.tensor([[0.1, 0.1, 0.4, 0.4]] * 5000) + torch.rand(5000, 1) * 1e-4
