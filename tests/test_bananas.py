@@ -96,6 +96,21 @@ def test_label_is_the_tight_box_of_the_banana(seed):
     assert 0.08 <= max(x2 - x1, y2 - y1) / 256 <= 0.5
 
 
+def test_box_statistics_suit_tinyssd_anchors():
+    """The figures generate_bananas' docstring gives for version 3, on 300 boxes."""
+    from d2lssd import TinySSD, box_iou
+
+    boxes = [B._render_sample(np.random.default_rng([0, 0, i]), 256)[2] for i in range(300)]
+    b = torch.tensor(boxes, dtype=torch.float32) / 256
+    anchors, _, _ = TinySSD(num_classes=1)(torch.zeros(1, 3, 256, 256))
+    best = box_iou(anchors[0], b).max(dim=0).values  # best anchor IoU per box
+    longer = (b[:, 2:] - b[:, :2]).max(dim=1).values
+    assert 0.24 <= longer.median() <= 0.28
+    assert 0.18 <= longer.quantile(0.1) and longer.quantile(0.9) <= 0.34
+    assert (best >= 0.5).float().mean() >= 0.95
+    assert 0.70 <= best.median() <= 0.76
+
+
 def test_written_boxes_are_inside_and_around_the_yellow_object(gen):
     _, rows = _rows(gen / "bananas_train" / "label.csv")
     inside_yellow, ring_yellow = [], []
