@@ -104,8 +104,8 @@ def test_box_statistics_suit_tinyssd_anchors():
     b = torch.tensor(boxes, dtype=torch.float32) / 256
     anchors, _, _ = TinySSD(num_classes=1)(torch.zeros(1, 3, 256, 256))
     best = box_iou(anchors[0], b).max(dim=0).values  # best anchor IoU per box
-    longer = (b[:, 2:] - b[:, :2]).max(dim=1).values
-    shorter = (b[:, 2:] - b[:, :2]).min(dim=1).values
+    wh = b[:, 2:] - b[:, :2]
+    longer, shorter = wh.max(dim=1).values, wh.min(dim=1).values
     assert 0.21 <= longer.median() <= 0.25
     assert 0.16 <= longer.quantile(0.1) and longer.quantile(0.9) <= 0.30
     assert 0.62 <= (shorter / longer).median() <= 0.76  # compact, as the real boxes

@@ -12,9 +12,9 @@ Each image is a 256x256 RGB PNG; ``label.csv`` has the header
 and the box in pixels.
 
 Where the real data cannot be downloaded (no network, a firewall, a CI
-machine), :func:`generate_bananas` writes the same layout offline: a shaded,
-curved, tapered banana of random size, curvature, rotation, ripeness and
-lighting, alpha-composited onto a random crop of a photo or texture that ships
+machine), :func:`generate_bananas` writes the same layout offline: one fixed
+shaded, curved banana at a random size, rotation, position and lighting,
+alpha-composited onto a random crop of a photo or texture that ships
 with scikit-image. The readers below cannot tell the two apart; only the
 marker file ``GENERATED.txt`` in a generated folder, and the one line that
 :func:`load_data_bananas` prints, say which data is in use.
@@ -66,6 +66,7 @@ _LENGTH = (0.2, 0.32)  # length along the centre line, fraction of the image sid
 _THICKNESS = 0.33  # thickest width / length
 _ARC = 2.2  # angle spanned by the centre line (radians): a compact crescent
 _STALK = 0.06  # stalk length, fraction of the arc
+_STALK_WIDTH = 0.15  # stalk width / thickness
 _RIPENESS = 0.75  # 0 green-yellow .. 1 deep yellow
 _RIDGE = 0.2  # where the darker ridge runs across the fruit (-1 .. 1)
 _NUM_SPOTS, _SPOTS_SEED = 3, 7
@@ -175,7 +176,7 @@ def _render_banana(rng: np.random.Generator, size: int):
     t = np.clip(s, 0.0, 1.0)
     body = (thick / 2) * np.power(np.clip(1 - np.abs(2 * t - 1) ** 2.2, 0, 1), 0.45)
     body = np.where((s >= 0) & (s <= 1), body, 0.0)
-    stalk_w = thick * 0.15
+    stalk_w = thick * _STALK_WIDTH
     stalk = np.where((s < 0.1) & (s >= -stem_len), stalk_w, 0.0)
     tip_w = thick * 0.1
     tip = np.where((s > 0.9) & (s <= 1.02), tip_w, 0.0)
