@@ -10,7 +10,8 @@ from .boxes import box_area, box_center_to_corner, box_corner_to_center, box_iou
 from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
                    load_data_bananas, read_data_bananas)
 from .device import describe_device, try_gpu
-from .losses import calc_loss, ssd_loss
+from .losses import (MultiBoxLoss, calc_loss, focal_loss, hard_negative_mining, multibox_loss,
+                     sigmoid_focal_loss, smooth_l1, ssd_loss)
 from .matching import assign_anchor_to_bbox, multibox_target
 from .metrics import (Accumulator, bbox_mae_all, bbox_mae_positive, class_error_all,
                       class_error_positive, mean_average_precision)
@@ -20,10 +21,11 @@ from .offsets import offset_boxes, offset_inverse
 from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
 from .plotting import (bbox_to_rect, plot_iou_matrix, set_figsize, show_anchors_of_pixel,
                        show_bboxes, show_image)
-from .train import (TINYSSD_SCHEDULES, History, evaluate_ssd, load_checkpoint, pick_schedule, predict,
+from .recipes import LOSS_SCHEDULES, RECIPES, train_recipe
+from .train import (TINYSSD_SCHEDULES, History, evaluate_ap, evaluate_ssd, load_checkpoint, pick_schedule, predict,
                     save_checkpoint, train_ssd)
-from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw_iou, draw_nms,
-                      iou_explorer, nms_explorer)
+from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw_iou, draw_losses, draw_nms,
+                      iou_explorer, loss_explorer, nms_explorer)
 
 __version__ = "0.1.0"
 
@@ -33,17 +35,20 @@ __all__ = [
     "BananasDataset", "DataSource", "DownloadError", "download_extract", "generate_bananas",
     "load_data_bananas", "read_data_bananas",
     "describe_device", "try_gpu",
-    "calc_loss", "ssd_loss",
+    "MultiBoxLoss", "calc_loss", "focal_loss", "hard_negative_mining", "multibox_loss",
+    "sigmoid_focal_loss", "smooth_l1", "ssd_loss",
     "assign_anchor_to_bbox", "multibox_target",
     "Accumulator", "bbox_mae_all", "bbox_mae_positive", "class_error_all", "class_error_positive",
     "mean_average_precision",
     "TinySSD",
-    "TINYSSD_SCHEDULES", "pick_schedule", "History", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
+    "LOSS_SCHEDULES", "RECIPES", "train_recipe",
+    "TINYSSD_SCHEDULES", "pick_schedule", "History", "evaluate_ap", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
     "batched_nms", "multibox_detection", "nms",
     "offset_boxes", "offset_inverse",
     "GROUND_TRUTH", "PHOTOS", "ground_truth_labels", "load_photo", "to_normalized", "to_pixels",
     "bbox_to_rect", "plot_iou_matrix", "set_figsize", "show_anchors_of_pixel", "show_bboxes",
     "show_image",
+    "draw_losses", "loss_explorer",
     "anchor_explorer", "detections_like_boxes", "draw_anchors", "draw_iou", "draw_nms",
     "iou_explorer", "nms_explorer",
 ]

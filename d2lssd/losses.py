@@ -1,6 +1,9 @@
-r"""SSD training losses.
+r"""SSD training losses: d2l's loss, and the SSD paper's multibox loss with its parts.
 
-The loss of d2l's TinySSD chapter, per image:
+Two families live here.
+
+**d2l's loss** (:func:`ssd_loss`, :func:`calc_loss`), the loss of d2l's TinySSD
+chapter, per image:
 
 .. math::
 
@@ -19,16 +22,43 @@ entries, as d2l does. With a few positives among thousands of anchors the box
 term is therefore small; the SSD paper instead divides both terms by the
 number of positives (later chapter, with smooth L1 and hard negative mining).
 
+**The SSD paper's multibox loss** (:func:`multibox_loss`, Liu et al. 2016,
+§2.2 eq. 1):
+
+.. math::
+
+    L = \frac{1}{N}\Bigl(\sum_{a \in \mathrm{Pos} \cup \mathrm{Neg}} \mathrm{CE}(\hat p_a, c_a)
+        + \alpha \sum_{a \in \mathrm{Pos}} \sum_{m=1}^{4} \mathrm{smooth}_{L1}(\hat o_{am} - o_{am})\Bigr)
+
+with ``N`` the number of positive (matched) anchors, ``Pos`` the positives and
+``Neg`` the hardest negatives found by :func:`hard_negative_mining` (at most 3
+per positive). Its parts are separate functions so the chapters can plot and
+test them: :func:`smooth_l1` (d2l's ``sigma`` and PyTorch's ``beta``),
+:func:`focal_loss` (softmax form over ``q + 1`` classes) and
+:func:`sigmoid_focal_loss` (Lin et al. 2017, equal to
+``torchvision.ops.sigmoid_focal_loss``). :class:`MultiBoxLoss` holds one
+configuration of :func:`multibox_loss` and plugs into
+:func:`d2lssd.train_ssd` as ``loss_fn``.
+
+Every function here is vectorised over images and anchors (no Python loop),
+runs on any device and computes in float32 or wider, also for float16 inputs.
+
 Source: d2l.ai §14.7.3.2 "Defining Loss and Evaluation Functions"
-(``calc_loss``); Liu et al. 2016 §2.2 "Training objective" for the idea.
+(``calc_loss``) and §14.7.6 exercises (``smooth_l1``, ``focal_loss``);
+Liu et al. 2016 §2.2 "Training objective" and "Hard negative mining";
+Lin et al. 2017 "Focal Loss for Dense Object Detection" §3; Girshick 2015
+(Fast R-CNN) eq. 3 for smooth L1.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn import functional as F
 
-__all__ = ["ssd_loss", "calc_loss"]
+__all__ = ["ssd_loss", "calc_loss", "smooth_l1", "focal_loss", "sigmoid_focal_loss", "hard_negative_mining",
+           "multibox_loss", "MultiBoxLoss"]
 
 
 def _check_loss_inputs(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks):
@@ -114,3 +144,385 @@ def calc_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks):
     Source: d2l.ai §14.7.3.2 ``calc_loss``.
     """
     return ssd_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+
+
+# --------------------------------------------------------------------------- the SSD paper's loss
+
+
+def _float32_or_wider(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def _check_tensor(x, name: str, floating: bool = True) -> None:
+    """Raise ValueError unless ``x`` is a tensor of floating (or, with ``floating=False``, integer) dtype."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if floating and not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
+        raise ValueError(f"{name} must be an integer tensor, got dtype {x.dtype}")
+
+
+def _beta_from(sigma, beta) -> float:
+    if sigma is not None and beta is not None:
+        raise ValueError("give either sigma (d2l's form) or beta (PyTorch's form), not both; "
+                         "beta = 1 / sigma**2")
+    if beta is None:
+        sigma = 1.0 if sigma is None else float(sigma)
+        if not sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        return 1.0 / sigma ** 2
+    beta = float(beta)
+    if not beta >= 0 or math.isinf(beta):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    return beta
+
+
+def smooth_l1(x: torch.Tensor, sigma: float | None = None, *, beta: float | None = None) -> torch.Tensor:
+    r"""Smooth L1 of every element of ``x``: quadratic near 0, linear (slope 1) beyond.
+
+    Two parameterisations of the same function are in use:
+
+    * d2l's ``sigma``: :math:`f(x) = (\sigma x)^2 / 2` if :math:`|x| < 1/\sigma^2`,
+      else :math:`|x| - 0.5/\sigma^2`;
+    * PyTorch's ``beta`` (``torch.nn.functional.smooth_l1_loss``):
+      :math:`f(x) = 0.5 x^2 / \beta` if :math:`|x| < \beta`, else :math:`|x| - 0.5\beta`.
+
+    They are equal for :math:`\beta = 1/\sigma^2`. ``beta = 0`` (or ``sigma``
+    to infinity) is plain L1; a large ``beta`` (small ``sigma``) is a scaled
+    L2 over a wider range. The SSD paper and torchvision use ``beta = 1``
+    (``sigma = 1``), the default.
+
+    Args:
+        x: float tensor of any shape (differences, e.g. predicted minus target
+            offsets, in offset units).
+        sigma: d2l's parameter, > 0. Default (neither given): 1.
+        beta: PyTorch's parameter, >= 0. Give ``sigma`` or ``beta``, not both.
+
+    Returns:
+        tensor of ``x``'s shape, float32 or wider, >= 0.
+
+    Raises:
+        ValueError: ``x`` not a float tensor; both ``sigma`` and ``beta``;
+            ``sigma <= 0``; ``beta`` negative or infinite.
+
+    Source: Girshick 2015 (Fast R-CNN) eq. 3; d2l.ai §14.7.6 exercise 1
+    (``smooth_l1(data, scalar)``, ``scalar`` = sigma); PyTorch's
+    ``smooth_l1_loss`` for ``beta``.
+    """
+    _check_tensor(x, "x")
+    beta = _beta_from(sigma, beta)
+    x = _float32_or_wider(x)
+    ax = x.abs()
+    if beta == 0:
+        return ax
+    return torch.where(ax < beta, 0.5 * x * x / beta, ax - 0.5 * beta)
+
+
+def _check_gamma_alpha(gamma, alpha) -> None:
+    if not float(gamma) >= 0 or math.isinf(float(gamma)):
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
+    if alpha is not None and not 0 <= float(alpha) <= 1:
+        raise ValueError(f"alpha must be in [0, 1] or None (off), got {alpha}")
+
+
+def _modulating(log_p: torch.Tensor, gamma: float) -> torch.Tensor:
+    """(1 - p) ** gamma from log p, accurate near p = 1 and with finite gradients there."""
+    if gamma == 0:
+        return torch.ones_like(log_p)
+    one_minus_p = -torch.expm1(log_p)  # 1 - p without cancellation
+    return one_minus_p.clamp_min(torch.finfo(log_p.dtype).tiny) ** gamma
+
+
+def focal_loss(cls_preds: torch.Tensor, cls_labels: torch.Tensor, gamma: float = 2.0,
+               alpha: float | None = None) -> torch.Tensor:
+    r"""Softmax focal loss per anchor: :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`.
+
+    ``p_t`` is the softmax probability of the true class among the ``q + 1``
+    classes (class 0 = background). The factor :math:`(1 - p_t)^\gamma` shrinks
+    the loss of anchors that are already well classified (``p_t`` near 1), so
+    the thousands of easy background anchors no longer swamp the few hard
+    ones; ``gamma = 0`` with ``alpha=None`` is the cross-entropy.
+
+    Args:
+        cls_preds: float logits ``(..., q + 1)`` (e.g. ``(B, A, q + 1)``).
+        cls_labels: integer targets ``(...)`` in ``0 .. q`` (0 = background).
+        gamma: focusing parameter >= 0 (Lin et al. use 2).
+        alpha: class balance in [0, 1]: weight ``alpha`` for object classes
+            (labels > 0) and ``1 - alpha`` for background; ``None`` (default)
+            weights all anchors 1.
+
+    Returns:
+        float tensor ``(...)`` (float32 or wider), the loss of each anchor in
+        nats (not reduced).
+
+    Raises:
+        ValueError: non-float logits, labels not integer or not of shape
+            ``cls_preds.shape[:-1]``, labels outside ``0 .. q``, ``gamma < 0``,
+            ``alpha`` outside [0, 1].
+
+    Source: Lin et al. 2017 §3.2 eq. 5 (written there for the binary case;
+    this is its usual multi-class softmax form); d2l.ai §14.7.6 exercise 1
+    (``focal_loss(gamma, x)`` on the probability ``x = p_t``).
+    """
+    _check_tensor(cls_preds, "cls_preds")
+    _check_tensor(cls_labels, "cls_labels", floating=False)
+    if cls_preds.dim() < 1 or cls_labels.shape != cls_preds.shape[:-1] or cls_labels.dtype == torch.bool:
+        raise ValueError(f"cls_labels must be an integer tensor of shape {tuple(cls_preds.shape[:-1])} "
+                         f"(cls_preds without its class dimension), got {cls_labels.dtype} "
+                         f"{tuple(cls_labels.shape)}")
+    _check_gamma_alpha(gamma, alpha)
+    C = cls_preds.shape[-1]
+    if cls_labels.numel() and (int(cls_labels.min()) < 0 or int(cls_labels.max()) >= C):
+        raise ValueError(f"cls_labels must be in [0, {C - 1}], got values in "
+                         f"[{int(cls_labels.min())}, {int(cls_labels.max())}]")
+    log_p = F.log_softmax(_float32_or_wider(cls_preds), dim=-1)
+    log_pt = log_p.gather(-1, cls_labels.long().unsqueeze(-1)).squeeze(-1)
+    loss = -_modulating(log_pt, float(gamma)) * log_pt
+    if alpha is not None:
+        loss = loss * torch.where(cls_labels > 0, float(alpha), 1.0 - float(alpha))
+    return loss
+
+
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float | None = 0.25,
+                       gamma: float = 2.0) -> torch.Tensor:
+    r"""Sigmoid focal loss of every element: one binary problem per class, as in RetinaNet.
+
+    With :math:`p = \sigma(x)` and :math:`p_t = p` where the target is 1 and
+    :math:`1 - p` where it is 0, the loss is
+    :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`, with :math:`\alpha_t = \alpha`
+    for targets 1 and :math:`1 - \alpha` for targets 0. There is no background
+    column: background is "all targets 0". (:func:`d2lssd.predict` uses a
+    softmax over ``q + 1`` classes, so models trained with this loss need a
+    sigmoid at inference; :func:`multibox_loss` therefore uses the softmax
+    form, :func:`focal_loss`.)
+
+    Args:
+        inputs: float logits, any shape (e.g. ``(B, A, q)``).
+        targets: float tensor of ``inputs``' shape, 0 or 1 (soft targets in
+            [0, 1] are accepted).
+        alpha: weight of the targets 1 in [0, 1] (0.25 in Lin et al.);
+            ``None`` or a negative number: no weighting (torchvision's ``-1``).
+        gamma: focusing parameter >= 0.
+
+    Returns:
+        float tensor of ``inputs``' shape (float32 or wider), not reduced;
+        equal to ``torchvision.ops.sigmoid_focal_loss(inputs, targets, alpha,
+        gamma, reduction="none")``.
+
+    Raises:
+        ValueError: non-float tensors, different shapes, ``gamma < 0``,
+            ``alpha > 1``.
+
+    Source: Lin et al. 2017 §3.2 eq. 5; same formula as torchvision.ops.
+    """
+    _check_tensor(inputs, "inputs")
+    _check_tensor(targets, "targets")
+    if inputs.shape != targets.shape:
+        raise ValueError(f"targets must have the shape of inputs {tuple(inputs.shape)}, got "
+                         f"{tuple(targets.shape)}")
+    if alpha is not None and float(alpha) < 0:
+        alpha = None
+    _check_gamma_alpha(gamma, alpha)
+    x, t = _float32_or_wider(inputs), targets.to(_float32_or_wider(inputs).dtype)
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p = torch.sigmoid(x)
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce if float(gamma) == 0 else ce * (1 - p_t).clamp_min(torch.finfo(x.dtype).tiny) ** float(gamma)
+    if alpha is not None:
+        loss = loss * (float(alpha) * t + (1 - float(alpha)) * (1 - t))
+    return loss
+
+
+def hard_negative_mining(conf_loss: torch.Tensor, cls_labels: torch.Tensor, neg_pos_ratio: float = 3.0,
+                         min_negatives: int = 3) -> torch.Tensor:
+    """The hardest background anchors of each image: at most ``neg_pos_ratio`` per positive.
+
+    For every image, the negatives (anchors with label 0) are ranked by their
+    classification loss, highest first, and the top
+    ``k = max(floor(neg_pos_ratio * num_positives), min_negatives)`` are kept
+    (all of them if the image has fewer negatives). Positives are masked out
+    *before* ranking, so a positive is never counted as a negative. Ties are
+    broken by anchor index (the lower index wins), so the result is
+    deterministic. The ranking does not carry gradients.
+
+    ``min_negatives`` keeps an image without objects (no positives) in the
+    loss: with the paper's rule alone it would mine ``3 * 0 = 0`` negatives
+    and contribute exactly zero, so a model would never be told that an empty
+    image is empty. The default, 3, treats such an image like one with one
+    positive.
+
+    Args:
+        conf_loss: float ``(B, A)``, the per-anchor classification loss (e.g.
+            cross-entropy against ``cls_labels``); only its order matters.
+        cls_labels: integer ``(B, A)``, 0 = background, > 0 = positive.
+        neg_pos_ratio: negatives per positive, > 0 (SSD: 3).
+        min_negatives: least number of negatives per image, >= 0.
+
+    Returns:
+        bool ``(B, A)``: True for the mined negatives. Never True where
+        ``cls_labels > 0``.
+
+    Raises:
+        ValueError: shapes other than ``(B, A)`` and equal, non-float
+            ``conf_loss``, non-integer labels, ``neg_pos_ratio <= 0``,
+            ``min_negatives < 0`` or not an integer.
+
+    Source: Liu et al. 2016 §2.2 "Hard negative mining" (3:1); the minimum
+    is ours (see the GUIDE's pitfalls: empty images give a zero loss).
+    """
+    _check_tensor(conf_loss, "conf_loss")
+    _check_tensor(cls_labels, "cls_labels", floating=False)
+    if conf_loss.dim() != 2 or cls_labels.shape != conf_loss.shape or cls_labels.dtype == torch.bool:
+        raise ValueError(f"conf_loss and cls_labels must both be (B, A), cls_labels integer; got "
+                         f"{tuple(conf_loss.shape)} and {cls_labels.dtype} {tuple(cls_labels.shape)}")
+    if not float(neg_pos_ratio) > 0 or math.isinf(float(neg_pos_ratio)):
+        raise ValueError(f"neg_pos_ratio must be a finite number > 0, got {neg_pos_ratio}")
+    if int(min_negatives) != min_negatives or min_negatives < 0:
+        raise ValueError(f"min_negatives must be an integer >= 0, got {min_negatives}")
+    negative = cls_labels == 0
+    num_pos = (cls_labels > 0).sum(dim=1)
+    k = torch.clamp((num_pos.double() * float(neg_pos_ratio)).floor().long(), min=int(min_negatives))
+    score = conf_loss.detach().masked_fill(~negative, -math.inf)
+    order = torch.sort(score, dim=1, descending=True, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+    return negative & (rank < k[:, None])
+
+
+_CLS_LOSSES = ("hard_negative", "focal", "cross_entropy")
+_BOX_LOSSES = ("smooth_l1", "l1")
+_NORMALIZE = ("batch", "image")
+
+
+def multibox_loss(cls_preds: torch.Tensor, cls_labels: torch.Tensor, bbox_preds: torch.Tensor,
+                  bbox_labels: torch.Tensor, bbox_masks: torch.Tensor, *, cls_loss: str = "hard_negative",
+                  box_loss: str = "smooth_l1", alpha: float = 1.0, beta: float = 1.0,
+                  neg_pos_ratio: float = 3.0, min_negatives: int = 3, focal_gamma: float = 2.0,
+                  focal_alpha: float | None = 0.25, normalize: str = "batch",
+                  reduction: str = "none") -> torch.Tensor:
+    r"""The SSD paper's multibox loss, :math:`(L_{conf} + \alpha L_{loc}) / N`, per image.
+
+    Same arguments as :func:`ssd_loss` (d2l's loss), so it is a drop-in
+    ``loss_fn`` for :func:`d2lssd.train_ssd` (through :class:`MultiBoxLoss`
+    or ``functools.partial`` to fix the options).
+
+    * Class term ``cls_loss``: ``"hard_negative"`` (the paper):
+      cross-entropy summed over the positives and the negatives mined by
+      :func:`hard_negative_mining`; ``"focal"``: :func:`focal_loss` summed
+      over *all* anchors (RetinaNet's recipe: no mining); ``"cross_entropy"``:
+      cross-entropy summed over all anchors (no mining, for comparison).
+    * Box term ``box_loss``: ``"smooth_l1"`` (the paper, :func:`smooth_l1`
+      with ``beta``) or ``"l1"`` (d2l's), summed over the positive anchors'
+      offsets.
+    * ``N`` is the number of positive anchors: over the whole batch for
+      ``normalize="batch"`` (the paper, torchvision, ssd.pytorch: every
+      positive of the batch weighs the same), or per image for ``"image"``.
+      ``N = 0`` (a batch, or an image, without objects) divides by 1 instead,
+      so the loss is the mined negatives' cross-entropy, never NaN.
+
+    With ``normalize="batch"`` the per-image values are scaled by ``B / N``,
+    so that their **mean over the batch** (what :func:`d2lssd.train_ssd`
+    minimises) is the paper's :math:`(L_{conf} + \alpha L_{loc}) / N`.
+
+    Args:
+        cls_preds: float ``(B, A, q + 1)`` logits (class 0 background).
+        cls_labels: integer ``(B, A)`` targets in ``0 .. q``.
+        bbox_preds: float ``(B, A * 4)`` or ``(B, A, 4)`` offsets.
+        bbox_labels, bbox_masks: float ``(B, A * 4)`` target offsets and
+            positive mask (from :func:`d2lssd.multibox_target`).
+        cls_loss, box_loss, normalize: see above.
+        alpha: weight of the box term, >= 0 (paper: 1).
+        beta: smooth L1's ``beta`` (= 1 / sigma^2; paper: 1).
+        neg_pos_ratio, min_negatives: see :func:`hard_negative_mining`.
+        focal_gamma, focal_alpha: see :func:`focal_loss` (defaults 2 and
+            0.25, Lin et al.).
+        reduction: ``"none"`` (default: ``(B,)``), ``"mean"`` or ``"sum"``.
+
+    Returns:
+        float tensor ``(B,)`` for ``"none"``, else a scalar; float32 or wider
+        even for float16 predictions. Units: nats plus offset units, per
+        positive anchor.
+
+    Raises:
+        ValueError: bad shapes, dtypes or label values (as :func:`ssd_loss`),
+            an unknown ``cls_loss``, ``box_loss``, ``normalize`` or
+            ``reduction``, a negative ``alpha`` or ``beta``, and what
+            :func:`hard_negative_mining` and :func:`focal_loss` raise.
+
+    Source: Liu et al. 2016 §2.2 eq. 1-2 (and "Hard negative mining");
+    Lin et al. 2017 §3-4 for the focal variant; torchvision's
+    ``SSD.compute_loss`` for normalising by the batch's positives.
+    """
+    for name, value, allowed in (("cls_loss", cls_loss, _CLS_LOSSES), ("box_loss", box_loss, _BOX_LOSSES),
+                                 ("normalize", normalize, _NORMALIZE),
+                                 ("reduction", reduction, ("none", "mean", "sum"))):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    if not float(alpha) >= 0 or math.isinf(float(alpha)):
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+    beta = _beta_from(None, beta)
+    bbox_preds = _check_loss_inputs(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+    B, A, C = cls_preds.shape
+    logits = _float32_or_wider(cls_preds)
+    labels = cls_labels.long()
+    positive = labels > 0
+    if cls_loss == "focal":
+        conf = focal_loss(logits, labels, gamma=focal_gamma, alpha=focal_alpha).sum(dim=1)
+    else:
+        ce = F.cross_entropy(logits.reshape(-1, C), labels.reshape(-1), reduction="none").reshape(B, A)
+        if cls_loss == "hard_negative":
+            keep = positive | hard_negative_mining(ce, labels, neg_pos_ratio, min_negatives)
+            ce = ce * keep
+        conf = ce.sum(dim=1)
+    dtype = logits.dtype
+    diff = (bbox_preds.to(dtype) - bbox_labels.to(dtype)) * bbox_masks.to(dtype)
+    loc = (smooth_l1(diff, beta=beta) if box_loss == "smooth_l1" else diff.abs()).sum(dim=1)
+    total = conf + float(alpha) * loc
+    num_pos = positive.sum(dim=1).to(dtype)
+    if normalize == "batch":
+        loss = total * (B / num_pos.sum().clamp_min(1.0))
+    else:
+        loss = total / num_pos.clamp_min(1.0)
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+class MultiBoxLoss:
+    """One configuration of :func:`multibox_loss`, to pass as ``loss_fn`` to :func:`d2lssd.train_ssd`.
+
+    ``MultiBoxLoss(**options)(cls_preds, cls_labels, bbox_preds, bbox_labels,
+    bbox_masks)`` equals ``multibox_loss(..., **options)``; the options are
+    those of :func:`multibox_loss` (``cls_loss``, ``box_loss``, ``alpha``,
+    ``beta``, ``neg_pos_ratio``, ``min_negatives``, ``focal_gamma``,
+    ``focal_alpha``, ``normalize``, ``reduction``) and are checked when the
+    object is made. ``repr`` names them, so a printed recipe says what ran.
+
+    Raises:
+        ValueError: an unknown option name or a bad value (as
+            :func:`multibox_loss`).
+
+    Source: ours (torchvision keeps the same settings on its ``SSD`` model).
+    """
+
+    def __init__(self, **options):
+        import inspect
+
+        allowed = [p.name for p in inspect.signature(multibox_loss).parameters.values()
+                   if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown MultiBoxLoss option(s) {unknown}; allowed: {allowed}")
+        self.options = dict(options)
+        # check the values once, on a tiny input
+        multibox_loss(torch.zeros(1, 1, 2), torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, 4),
+                      torch.zeros(1, 4), torch.zeros(1, 4), **self.options)
+
+    def __call__(self, cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks):
+        return multibox_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks, **self.options)
+
+    def __repr__(self) -> str:
+        return "MultiBoxLoss(" + ", ".join(f"{k}={v!r}" for k, v in self.options.items()) + ")"

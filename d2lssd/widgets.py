@@ -34,7 +34,7 @@ from .nms import nms
 from .plotting import _to_hwc, show_anchors_of_pixel, show_bboxes, show_image
 
 __all__ = ["draw_anchors", "anchor_explorer", "draw_iou", "iou_explorer", "draw_nms",
-           "nms_explorer", "detections_like_boxes"]
+           "nms_explorer", "detections_like_boxes", "draw_losses", "loss_explorer"]
 
 
 def _interactive(draw, figsize, **controls):
@@ -391,3 +391,102 @@ def detections_like_boxes(gt_pixels, n_per_object: int = 6, seed: int = 0, jitte
     scores = (0.25 + 0.7 * iou + 0.05 * score_noise).clamp(0.01, 0.99)
     object_index = torch.arange(num).repeat_interleave(n)
     return boxes.reshape(-1, 4), scores.reshape(-1), object_index
+
+
+# --------------------------------------------------------------------------- losses
+
+def draw_losses(axes, sigma: float = 1.0, beta: float = 1.0, alpha: float = 0.25, gamma: float = 2.0,
+                x_max: float = 3.0) -> dict:
+    """Draw smooth L1 (both parameterisations) and focal loss side by side.
+
+    Left: smooth L1 of a box-offset error ``x`` in d2l's form with ``sigma``
+    (solid) and PyTorch's form with ``beta`` (dashed), with L1 and the
+    quadratic ``x**2 / 2`` for reference; the two coincide when
+    ``beta = 1 / sigma**2``. Right: loss of one anchor against the
+    probability ``p_t`` of its true class: cross-entropy ``-log p_t``, focal
+    loss ``-(1 - p_t)**gamma log p_t``, and focal loss weighted by ``alpha``
+    (object anchors) and ``1 - alpha`` (background anchors).
+
+    Args:
+        axes: two matplotlib axes (left, right).
+        sigma: d2l's smooth L1 parameter, > 0.
+        beta: PyTorch's smooth L1 parameter, >= 0.
+        alpha: focal class balance in [0, 1].
+        gamma: focal focusing parameter >= 0.
+        x_max: the left panel shows ``x`` in ``[-x_max, x_max]`` (offset units).
+
+    Returns:
+        dict of the drawn curves as float64 tensors: ``x``, ``smooth_l1_sigma``,
+        ``smooth_l1_beta``, ``p``, ``cross_entropy``, ``focal``,
+        ``focal_object`` (times ``alpha``), ``focal_background`` (times
+        ``1 - alpha``).
+
+    Raises:
+        ValueError: fewer than two axes, or what :func:`d2lssd.smooth_l1` and
+            :func:`d2lssd.focal_loss` raise for bad ``sigma``, ``beta``,
+            ``alpha`` or ``gamma``.
+
+    Source: d2l.ai §14.7.6 exercise 1 (the two plots); Lin et al. 2017
+    Figure 1 (focal loss against p_t).
+    """
+    from .losses import focal_loss, smooth_l1
+
+    try:
+        left, right = axes
+    except (TypeError, ValueError):
+        raise ValueError("axes must be two matplotlib axes (left, right)") from None
+    x = torch.linspace(-x_max, x_max, 401, dtype=torch.float64)
+    s_sigma, s_beta = smooth_l1(x, sigma), smooth_l1(x, beta=beta)
+    left.plot(x, x.abs(), color="0.6", lw=1, label="L1 |x|")
+    left.plot(x, x * x / 2, color="0.6", lw=1, ls=":", label="x²/2")
+    left.plot(x, s_sigma, lw=2.5, label=f"smooth L1, σ = {sigma:g}")
+    left.plot(x, s_beta, lw=1.5, ls="--", label=f"smooth L1, β = {beta:g}")
+    left.set_ylim(0, x_max * 1.05)
+    left.set_xlabel("offset error x")
+    left.set_title(f"smooth L1 (β = 1/σ² = {1 / sigma ** 2:.3g})")
+    left.legend(fontsize="small", loc="upper center")
+    p = torch.linspace(0.005, 1.0, 400, dtype=torch.float64)
+    logits = torch.stack([torch.zeros_like(p), torch.log(p) - torch.log1p(-p.clamp(max=1 - 1e-12))], dim=-1)
+    ones, zeros = torch.ones_like(p, dtype=torch.long), torch.zeros_like(p, dtype=torch.long)
+    ce = focal_loss(logits, ones, gamma=0.0)
+    fl = focal_loss(logits, ones, gamma=gamma)
+    fl_obj = focal_loss(logits, ones, gamma=gamma, alpha=alpha)
+    fl_bg = focal_loss(logits.flip(-1), zeros, gamma=gamma, alpha=alpha)  # background anchor with p_t = p
+    right.plot(p, ce, color="0.6", lw=1.5, label="cross-entropy (γ = 0)")
+    right.plot(p, fl, lw=2.5, label=f"focal, γ = {gamma:g}")
+    right.plot(p, fl_obj, lw=1.5, ls="--", label=f"× α = {alpha:g} (objects)")
+    right.plot(p, fl_bg, lw=1.5, ls=":", label=f"× 1 − α = {1 - alpha:g} (background)")
+    right.set_ylim(0, 5)
+    right.set_xlabel("probability of the true class p_t")
+    right.set_title("focal loss")
+    right.legend(fontsize="small")
+    return dict(x=x, smooth_l1_sigma=s_sigma, smooth_l1_beta=s_beta, p=p, cross_entropy=ce, focal=fl,
+                focal_object=fl_obj, focal_background=fl_bg)
+
+
+def loss_explorer():
+    """Sliders for smooth L1's ``sigma`` and ``beta`` and focal loss's ``alpha`` and ``gamma``.
+
+    Returns:
+        ``ipywidgets.interactive`` with children ``sigma`` (0.25 to 10),
+        ``beta`` (0 to 4), ``alpha`` (0 to 1), ``gamma`` (0 to 5), then the
+        output area; every change redraws :func:`draw_losses` on a new
+        two-panel figure, and ``.result`` is its return value.
+
+    Source: ours (d2l.ai §14.7.6 exercise 1 asks for the same plots).
+    """
+    import ipywidgets as W
+
+    def draw(ax, sigma, beta, alpha, gamma):
+        fig = ax.figure
+        ax.remove()
+        return draw_losses(fig.subplots(1, 2), sigma=sigma, beta=beta, alpha=alpha, gamma=gamma)
+
+    opts = dict(continuous_update=False)
+    return _interactive(
+        draw, (10, 3.6),
+        sigma=W.FloatSlider(value=1.0, min=0.25, max=10.0, step=0.25, description="σ (d2l)", **opts),
+        beta=W.FloatSlider(value=1.0, min=0.0, max=4.0, step=0.05, description="β (PyTorch)", **opts),
+        alpha=W.FloatSlider(value=0.25, min=0.0, max=1.0, step=0.05, description="α", **opts),
+        gamma=W.FloatSlider(value=2.0, min=0.0, max=5.0, step=0.5, description="γ", **opts),
+    )

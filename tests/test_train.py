@@ -57,7 +57,7 @@ def test_loss_decreases_and_history_is_complete(data):
                 "val_class_error_all"):
         assert all(0.0 <= x <= 1.0 for x in h[key]), key
     assert all(x > 0 for x in h["train_bbox_mae_pos"] + h["val_bbox_mae_pos"] + h["val_loss"])
-    assert h.meta == {"device": "cpu", "amp": False, "optimizer": "SGD"}
+    assert h.meta == {"device": "cpu", "amp": False, "optimizer": "SGD", "loss_fn": "ssd_loss", "channels_last": False}
     assert h["lr"] == [0.2] * 3
 
 
@@ -307,3 +307,42 @@ def test_pick_schedule(monkeypatch):
         d2lssd.pick_schedule("cpu")
     full = d2lssd.TINYSSD_SCHEDULES["full"]
     assert (full["num_epochs"], full["batch_size"], full["lr"], full["weight_decay"]) == (20, 32, 0.2, 5e-4)
+
+
+def test_lr_scheduler_steps_once_per_batch_and_resumes_from_the_checkpoint(tmp_path, data):
+    ck = tmp_path / "ck.pt"
+
+    def setup():
+        net = new_net()
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        return net, opt, torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    net, opt, sched = setup()
+    history = train_ssd(net, data, num_epochs=1, optimizer=opt, lr_scheduler=sched, checkpoint_path=ck, **quiet())
+    assert len(data) == 2 and history.last["lr"] == pytest.approx(0.1 * 0.5 ** 2)  # two batches, two steps
+    net2, opt2, sched2 = setup()
+    train_ssd(net2, data, num_epochs=2, optimizer=opt2, lr_scheduler=sched2, checkpoint_path=ck, resume=True,
+              **quiet())
+    assert sched2.last_epoch == 4 and opt2.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 4)
+
+
+def test_channels_last_gives_the_same_step_and_leaves_the_model_channels_last(data):
+    a, b = new_net(), new_net()
+    train_ssd(a, data[:1], num_epochs=1, **quiet())
+    history = train_ssd(b, data[:1], num_epochs=1, channels_last=True, **quiet())
+    w = b.blk_0[0][0].weight
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    assert history.meta["channels_last"] is True
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(pa, pb, atol=1e-3, rtol=1e-3, msg=name)  # conv backward sums in another order
+    X = data[0][0]
+    for da, db in zip(predict(a, X, score_threshold=0.0, top_k=5), predict(b, X, score_threshold=0.0, top_k=5)):
+        torch.testing.assert_close(da, db, atol=1e-4, rtol=1e-4)
+
+
+def test_evaluate_ap_runs_predict_and_map(data):
+    net = new_net()
+    train_ssd(net, data, num_epochs=1, **quiet())
+    result = d2lssd.evaluate_ap(net, data)
+    assert 0.0 <= result["AP50"] <= 1.0 and len(result["detections"]) == len(result["targets"]) == 8
+    assert result["num_targets"] == 8

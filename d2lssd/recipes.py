@@ -1,0 +1,182 @@
+"""Training recipes for TinySSD on the banana data: d2l's, the SSD paper's, and focal loss.
+
+A *recipe* is what the losses chapters compare: a loss (:mod:`d2lssd.losses`),
+an optimizer and a learning-rate schedule. A *schedule* is how long it runs:
+epochs, training images and batch size. Keeping both here, as data, lets the
+chapters, ``tools/loss_experiment.py`` and the tests run exactly the same thing.
+
+:func:`train_recipe` trains one recipe and caches the result: it writes the
+checkpoint (model, optimizer, scheduler, history) under the d2lssd cache folder
+in a file named after the recipe, the schedule, the seed, the data and a
+fingerprint of the package's code. Calling it again with the same arguments in
+the same environment loads that checkpoint instead of training again (the
+chapters are executed twice in CI: once by nbval, once by the book build), and
+says so. Any change of the package's code changes the fingerprint, so a stale
+result is never reused.
+
+Source: d2l.ai §14.7.3 (d2l's recipe); Liu et al. 2016 §2.2 and §3 (the SSD
+loss; the paper trains with SGD and momentum, we use Adam, see
+:data:`RECIPES`); Lin et al. 2017 (focal loss); Smith and Topin 2017
+(one-cycle learning-rate schedule, ``torch.optim.lr_scheduler.OneCycleLR``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from .data import download as _download
+from .data.bananas import load_data_bananas
+from .device import try_gpu
+from .losses import MultiBoxLoss, ssd_loss
+from .models import TinySSD
+from .train import evaluate_ap, train_ssd
+
+__all__ = ["RECIPES", "LOSS_SCHEDULES", "make_optimizer", "train_recipe", "code_fingerprint"]
+
+#: The recipes the losses chapters compare. ``loss``: options of
+#: :class:`d2lssd.MultiBoxLoss`, or ``None`` for d2l's :func:`d2lssd.ssd_loss`;
+#: ``optimizer``: ``"sgd"`` (d2l's: lr 0.2, weight decay 5e-4, no schedule) or
+#: ``"adam"`` (AdamW with a one-cycle schedule: ``lr`` is the peak, reached
+#: after ``warmup`` of the steps, then cosine decay to ``lr / 1e4``).
+RECIPES = {
+    # (a) d2l: cross-entropy over all anchors + L1 over all entries, SGD
+    "d2l": dict(loss=None, optimizer="sgd", lr=0.2, weight_decay=5e-4),
+    # (b) the SSD paper: hard negative mining 3:1 + smooth L1, divided by N
+    "ssd": dict(loss=dict(cls_loss="hard_negative", box_loss="smooth_l1"), optimizer="adam", lr=3e-3,
+                weight_decay=1e-4, warmup=0.1),
+    # (c) focal loss over all anchors (gamma 2, alpha 0.25) + smooth L1, divided by N
+    "focal": dict(loss=dict(cls_loss="focal", box_loss="smooth_l1"), optimizer="adam", lr=3e-3,
+                  weight_decay=1e-4, warmup=0.1),
+}
+
+#: How long a recipe runs. ``"full"``: d2l's budget (20 epochs of the 1000
+#: images, batch 32; for a GPU). ``"cpu"``: the losses chapter's budget on a
+#: CPU, 4 epochs of 1000 images (125 steps, about 6 minutes on 2 cores).
+#: ``"short"``: the focal chapter's three-recipe comparison on a CPU, 2 epochs
+#: of 500 images each.
+LOSS_SCHEDULES = {
+    "full": dict(num_epochs=20, num_train=1000, batch_size=32),
+    "cpu": dict(num_epochs=4, num_train=1000, batch_size=32),
+    "short": dict(num_epochs=2, num_train=500, batch_size=32),
+}
+
+
+def make_optimizer(recipe: dict, net: torch.nn.Module, total_steps: int):
+    """The optimizer and per-step learning-rate scheduler of a recipe.
+
+    Args:
+        recipe: a value of :data:`RECIPES` (keys ``optimizer``, ``lr``,
+            ``weight_decay``, and ``warmup`` for Adam).
+        net: the model whose parameters are optimized.
+        total_steps: optimizer steps of the whole run (for the schedule), >= 1.
+
+    Returns:
+        ``(optimizer, scheduler)``; ``scheduler`` is ``None`` for SGD (d2l's
+        constant learning rate) and a ``OneCycleLR`` (linear warm-up, cosine
+        decay, stepped once per batch) for Adam.
+
+    Raises:
+        ValueError: an unknown optimizer or ``total_steps < 1``.
+    """
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if recipe["optimizer"] == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"]), None
+    if recipe["optimizer"] == "adam":
+        opt = torch.optim.AdamW(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=recipe["lr"], total_steps=total_steps, pct_start=recipe.get("warmup", 0.1),
+            anneal_strategy="cos", div_factor=25.0, final_div_factor=1e4 / 25.0, cycle_momentum=False)
+        return opt, sched
+    raise ValueError(f"recipe optimizer must be 'sgd' or 'adam', got {recipe['optimizer']!r}")
+
+
+def code_fingerprint() -> str:
+    """SHA-1 (12 hex digits) of the package's Python sources: part of every cache key."""
+    h = hashlib.sha1()
+    root = Path(__file__).parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    h.update(torch.__version__.encode())
+    return h.hexdigest()[:12]
+
+
+def _loss_fn(recipe: dict):
+    return ssd_loss if recipe["loss"] is None else MultiBoxLoss(**recipe["loss"])
+
+
+def train_recipe(recipe: str | dict, schedule: str | dict = "cpu", seed: int = 0, data=None, device=None,
+                 cache: bool = True, cache_dir=None, plot="auto", progress: bool = False) -> dict:
+    """Train a fresh TinySSD with one recipe and schedule; return the model, history and AP.
+
+    Args:
+        recipe: a key of :data:`RECIPES` or such a dict.
+        schedule: a key of :data:`LOSS_SCHEDULES` or such a dict
+            (``num_epochs``, ``num_train``, ``batch_size``).
+        seed: seeds the model's initialisation and the order of the training
+            images.
+        data: ``(train_iter, val_iter)`` from :func:`d2lssd.load_data_bananas`
+            (default: loaded with ``seed=0``, printing which data). The first
+            ``num_train`` training images are used, reshuffled every epoch.
+        device: default :func:`d2lssd.try_gpu`.
+        cache: reuse (and write) the checkpoint of an identical earlier run,
+            see the module docstring. ``False`` always trains, writing
+            nothing to the cache.
+        cache_dir: folder of the cached runs; default
+            ``<d2lssd cache>/runs``.
+        plot, progress: passed to :func:`d2lssd.train_ssd`.
+
+    Returns:
+        dict with ``net`` (trained, eval mode), ``history``
+        (:class:`d2lssd.History`), ``ap`` (:func:`d2lssd.evaluate_ap` on the
+        validation set, without the per-image lists), ``train_seconds``
+        (training time of the run that produced the weights, from its history),
+        ``cached`` (True if the weights were loaded), ``checkpoint`` (path or
+        None), ``recipe``, ``schedule``, ``seed``, ``data`` (the data source
+        description) and ``device``.
+
+    Raises:
+        KeyError: an unknown recipe or schedule name.
+        ValueError: what :func:`make_optimizer` and :func:`d2lssd.train_ssd`
+            raise.
+    """
+    name = recipe if isinstance(recipe, str) else "custom"
+    rec = dict(RECIPES[recipe]) if isinstance(recipe, str) else dict(recipe)
+    sch = dict(LOSS_SCHEDULES[schedule]) if isinstance(schedule, str) else dict(schedule)
+    device = torch.device(device) if device is not None else try_gpu()
+    train_iter, val_iter = data if data is not None else load_data_bananas(sch["batch_size"], seed=0)
+    dataset = train_iter.dataset
+    n = min(sch["num_train"], len(dataset))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=sch["batch_size"],
+                                         shuffle=True, generator=torch.Generator().manual_seed(seed))
+    source = getattr(train_iter, "data_source", None)
+    data_desc = source.description if source is not None else "unknown data"
+    torch.manual_seed(seed)
+    net = TinySSD(num_classes=1)
+    opt, sched = make_optimizer(rec, net, sch["num_epochs"] * len(loader))
+    checkpoint = None
+    if cache:
+        key = json.dumps(dict(recipe=rec, schedule=sch, seed=seed, n=n, data=getattr(source, "kind", None),
+                              root=str(getattr(source, "root", "")), device=device.type,
+                              code=code_fingerprint()), sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        folder = Path(cache_dir) if cache_dir is not None else _download.cache_dir() / "runs"
+        checkpoint = folder / f"tinyssd-{name}-{digest}.pt"
+    cached = checkpoint is not None and checkpoint.is_file()
+    if cached:
+        print(f"recipe '{name}': loading the weights trained earlier with the same settings and code "
+              f"from the cache ({checkpoint.name})", flush=True)
+    history = train_ssd(net, loader, val_iter, num_epochs=sch["num_epochs"], optimizer=opt, lr_scheduler=sched,
+                        device=device, loss_fn=_loss_fn(rec), checkpoint_path=checkpoint, resume=cached,
+                        plot=plot if not cached else None, progress=progress, channels_last=True)
+    net.eval()
+    ap = evaluate_ap(net, val_iter, device=device)
+    ap = {k: v for k, v in ap.items() if k not in ("detections", "targets")}
+    return dict(net=net, history=history, ap=ap, train_seconds=float(sum(history["epoch_time_s"])),
+                cached=cached, checkpoint=checkpoint, recipe=name, schedule=sch, seed=seed, data=data_desc,
+                device=str(device))
