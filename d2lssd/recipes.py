@@ -40,17 +40,21 @@ __all__ = ["RECIPES", "LOSS_SCHEDULES", "make_optimizer", "train_recipe", "code_
 #: The recipes the losses chapters compare. ``loss``: options of
 #: :class:`d2lssd.MultiBoxLoss`, or ``None`` for d2l's :func:`d2lssd.ssd_loss`;
 #: ``optimizer``: ``"sgd"`` (d2l's: lr 0.2, weight decay 5e-4, no schedule) or
-#: ``"adam"`` (AdamW with a one-cycle schedule: ``lr`` is the peak, reached
-#: after ``warmup`` of the steps, then cosine decay to ``lr / 1e4``).
+#: ``"adam"`` (AdamW at ``lr``, decayed to ``lr / 1e4`` along a cosine over the
+#: run; with ``warmup`` > 0 a one-cycle schedule: linear warm-up over that share
+#: of the steps from ``lr / 25``, then the cosine). The Adam recipes were chosen
+#: on a tuning set (generated bananas, seed 1), not on the validation set: with
+#: the "cpu" schedule, lr 1e-3 gave tuning AP50 0.26 / 0.88 / 0.96 after 1 / 2 / 3
+#: epochs.
 RECIPES = {
     # (a) d2l: cross-entropy over all anchors + L1 over all entries, SGD
     "d2l": dict(loss=None, optimizer="sgd", lr=0.2, weight_decay=5e-4),
     # (b) the SSD paper: hard negative mining 3:1 + smooth L1, divided by N
-    "ssd": dict(loss=dict(cls_loss="hard_negative", box_loss="smooth_l1"), optimizer="adam", lr=3e-3,
-                weight_decay=1e-4, warmup=0.1),
+    "ssd": dict(loss=dict(cls_loss="hard_negative", box_loss="smooth_l1"), optimizer="adam", lr=1e-3,
+                weight_decay=0.0, warmup=0.0),
     # (c) focal loss over all anchors (gamma 2, alpha 0.25) + smooth L1, divided by N
-    "focal": dict(loss=dict(cls_loss="focal", box_loss="smooth_l1"), optimizer="adam", lr=3e-3,
-                  weight_decay=1e-4, warmup=0.1),
+    "focal": dict(loss=dict(cls_loss="focal", box_loss="smooth_l1"), optimizer="adam", lr=1e-3,
+                  weight_decay=0.0, warmup=0.0),
 }
 
 #: How long a recipe runs. ``"full"``: d2l's budget (20 epochs of the 1000
@@ -76,8 +80,9 @@ def make_optimizer(recipe: dict, net: torch.nn.Module, total_steps: int):
 
     Returns:
         ``(optimizer, scheduler)``; ``scheduler`` is ``None`` for SGD (d2l's
-        constant learning rate) and a ``OneCycleLR`` (linear warm-up, cosine
-        decay, stepped once per batch) for Adam.
+        constant learning rate); for Adam, stepped once per batch, a
+        ``CosineAnnealingLR`` to ``lr / 1e4`` without warm-up, else a
+        ``OneCycleLR`` (linear warm-up, then cosine decay).
 
     Raises:
         ValueError: an unknown optimizer or ``total_steps < 1``.
@@ -88,6 +93,9 @@ def make_optimizer(recipe: dict, net: torch.nn.Module, total_steps: int):
         return torch.optim.SGD(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"]), None
     if recipe["optimizer"] == "adam":
         opt = torch.optim.AdamW(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        if not recipe.get("warmup"):
+            return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps,
+                                                                   eta_min=recipe["lr"] / 1e4)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=recipe["lr"], total_steps=total_steps, pct_start=recipe.get("warmup", 0.1),
             anneal_strategy="cos", div_factor=25.0, final_div_factor=1e4 / 25.0, cycle_momentum=False)

@@ -29,17 +29,26 @@ def test_recipes_and_schedules_are_what_the_chapters_say():
     assert LOSS_SCHEDULES["full"] == dict(num_epochs=20, num_train=1000, batch_size=32)
 
 
-def test_one_cycle_warms_up_then_decays_to_the_floor():
+def lr_curve(recipe, steps=100):
     net = torch.nn.Linear(2, 2)
-    opt, sched = make_optimizer(RECIPES["ssd"], net, total_steps=100)
+    opt, sched = make_optimizer(recipe, net, total_steps=steps)
     lrs = []
-    for _ in range(100):
+    for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
+    return lrs
+
+
+def test_adam_recipes_decay_along_a_cosine_and_warmup_gives_one_cycle():
+    lrs = lr_curve(RECIPES["ssd"])
     peak = RECIPES["ssd"]["lr"]
+    assert lrs[0] == peak and lrs[50] == pytest.approx(peak / 2, rel=1e-3) and lrs[-1] < peak / 1000
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    lrs = lr_curve(dict(RECIPES["ssd"], warmup=0.1))
     assert lrs[0] == pytest.approx(peak / 25) and max(lrs) == pytest.approx(peak, rel=1e-3)
     assert lrs.index(max(lrs)) in (9, 10) and lrs[-1] < peak / 100
+    net = torch.nn.Linear(2, 2)
     opt, sched = make_optimizer(RECIPES["d2l"], net, total_steps=10)
     assert sched is None and isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.2
     with pytest.raises(ValueError, match="total_steps"):

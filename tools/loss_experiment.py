@@ -1,0 +1,126 @@
+"""Compare the losses chapters' recipes on TinySSD and the banana data; record the results as JSON.
+
+    python tools/loss_experiment.py                         # d2l, ssd, focal; 'cpu' schedule; seed 0
+    python tools/loss_experiment.py --recipes ssd --seeds 0 1 2
+    python tools/loss_experiment.py --schedule full --out notebooks/results/loss_experiment_full.json
+
+Every run trains a fresh TinySSD with :func:`d2lssd.train_recipe` (seeded:
+model initialisation and data order) and reports, on the validation set,
+AP50 and COCO AP@[.5:.95] (101-point), the class error and the box MAE on the
+positive anchors, and the training time. Uses the real banana data when it can
+be downloaded, else the generated data (``D2LSSD_OFFLINE=1`` forces it); the
+JSON says which, with the date, device, command and versions. The focal chapter
+reads the JSON (``notebooks/results/loss_experiment.json``) and labels it as a
+recorded run. ``--append`` adds runs to an existing file (one recipe or seed at
+a time on a slow machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+
+import torch
+
+import d2lssd
+from d2lssd.recipes import LOSS_SCHEDULES, RECIPES
+
+DEFAULT_OUT = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "results", "loss_experiment.json")
+
+
+def run_one(recipe: str, schedule: str, seed: int, data, device) -> dict:
+    out = d2lssd.train_recipe(recipe, schedule, seed=seed, data=data, device=device, cache=False, plot="text")
+    last = out["history"].last
+    return dict(recipe=recipe, seed=seed, AP50=out["ap"]["AP50"], AP=out["ap"]["AP"], AP75=out["ap"]["AP75"],
+                val_class_error_pos=last["val_class_error_pos"], val_bbox_mae_pos=last["val_bbox_mae_pos"],
+                train_seconds=out["train_seconds"],
+                images_per_second=statistics.median(out["history"]["throughput"]),
+                history=out["history"].records)
+
+
+def _data_label(source) -> str:
+    """Which data, without the machine's paths: 'real d2l banana data' or 'generated banana data (...)'."""
+    if source.kind == "real":
+        return "real d2l banana data"
+    marker = os.path.join(source.root, "GENERATED.txt")
+    fields = {}
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            fields = dict(line.split(": ", 1) for line in f.read().splitlines() if ": " in line)
+    keys = ("generator_version", "seed", "num_train", "num_val")
+    return "generated banana data (" + ", ".join(f"{k} {fields[k]}" for k in keys if k in fields) + ")"
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and spread (min, max, population std) of AP50 and AP per recipe."""
+    table = {}
+    for recipe in dict.fromkeys(r["recipe"] for r in runs):
+        rs = [r for r in runs if r["recipe"] == recipe]
+        row = {"seeds": [r["seed"] for r in rs]}
+        for key in ("AP50", "AP", "val_class_error_pos", "val_bbox_mae_pos", "train_seconds"):
+            vals = [r[key] for r in rs]
+            row[key] = dict(mean=statistics.fmean(vals), min=min(vals), max=max(vals),
+                            std=statistics.pstdev(vals))
+        table[recipe] = row
+    return table
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON atomically (temporary file in the same folder, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=["d2l", "ssd", "focal"])
+    p.add_argument("--schedule", choices=sorted(LOSS_SCHEDULES), default="cpu")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write (default: %(default)s)")
+    p.add_argument("--append", action="store_true", help="add the runs to those already in --out")
+    args = p.parse_args(argv)
+    device = d2lssd.try_gpu()
+    data = d2lssd.load_data_bananas(LOSS_SCHEDULES[args.schedule]["batch_size"], seed=0)
+    print("device:", d2lssd.describe_device(device), "| torch threads:", torch.get_num_threads(), flush=True)
+    previous, commands = [], []
+    this_command = "python tools/loss_experiment.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.append and os.path.isfile(args.out):
+        with open(args.out) as f:
+            old = json.load(f)
+        previous, commands = old["runs"], [old["command"]]
+    runs = list(previous)
+    for seed in args.seeds:
+        for recipe in args.recipes:
+            print(f"--- recipe {recipe}, schedule {args.schedule}, seed {seed}", flush=True)
+            run = run_one(recipe, args.schedule, seed, data, device)
+            runs.append(run)
+            print(json.dumps({k: v for k, v in run.items() if k != "history"}), flush=True)
+            result = dict(
+                date=datetime.date.today().isoformat(), device=d2lssd.describe_device(device),
+                cpu=platform.processor() or platform.machine(), torch_threads=torch.get_num_threads(),
+                torch=torch.__version__, d2lssd=d2lssd.__version__,
+                data=_data_label(data[0].data_source), schedule=args.schedule,
+                schedule_config=LOSS_SCHEDULES[args.schedule], recipes={k: RECIPES[k] for k in RECIPES},
+                command=" && ".join(commands + [this_command]),
+                summary=summarise(runs), runs=runs)
+            write_json(args.out, result)  # after every run: an interrupted experiment keeps what it had
+    print(json.dumps(summarise(runs), indent=1))
+
+
+if __name__ == "__main__":
+    main()
