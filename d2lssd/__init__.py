@@ -13,8 +13,8 @@ from .device import describe_device, try_gpu
 from .losses import (MultiBoxLoss, calc_loss, focal_loss, hard_negative_mining, multibox_loss,
                      sigmoid_focal_loss, smooth_l1, ssd_loss)
 from .matching import assign_anchor_to_bbox, multibox_target
-from .metrics import (Accumulator, bbox_mae_all, bbox_mae_positive, class_error_all,
-                      class_error_positive, mean_average_precision)
+from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, class_error_all,
+                      class_error_positive, cls_eval, mean_average_precision)
 from .models import TinySSD
 from .nms import batched_nms, multibox_detection, nms
 from .offsets import offset_boxes, offset_inverse
@@ -39,6 +39,7 @@ __all__ = [
     "sigmoid_focal_loss", "smooth_l1", "ssd_loss",
     "assign_anchor_to_bbox", "multibox_target",
     "Accumulator", "bbox_mae_all", "bbox_mae_positive", "class_error_all", "class_error_positive",
+    "cls_eval", "bbox_eval",
     "mean_average_precision",
     "TinySSD",
     "LOSS_SCHEDULES", "RECIPES", "train_recipe",

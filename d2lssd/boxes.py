@@ -1,11 +1,12 @@
 """Bounding-box geometry: format conversion, area, IoU and clipping.
 
 Conventions (see the book's notation page): a box is the last dimension of
-size 4 of a floating-point tensor. *Corner* format is (xmin, ymin, xmax, ymax);
-*center* format is (cx, cy, w, h). Coordinates are normalized to [0, 1] by the
-image width and height unless a name says ``pixels``; none of these functions
-depends on the unit, except :func:`clip_boxes`, whose default image is the unit
-square.
+size 4 of a floating-point tensor (integer tensors are accepted and promoted
+to the default float dtype, ``torch.get_default_dtype()``). *Corner* format
+is (xmin, ymin, xmax, ymax); *center* format is (cx, cy, w, h). Coordinates
+are normalized to [0, 1] by the image width and height unless a name says
+``pixels``; none of these functions depends on the unit, except
+:func:`clip_boxes`, whose default image is the unit square.
 
 Sources: d2l.ai §14.3 "Object Detection and Bounding Boxes" (conversion
 functions, same names) and §14.4.2 (``box_iou``); torchvision.ops.boxes for
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_boxes, check_same_device
+from ._checks import as_float_boxes, check_same_device
 
 __all__ = [
     "box_corner_to_center",
@@ -31,20 +32,23 @@ def box_corner_to_center(boxes: torch.Tensor) -> torch.Tensor:
     """Convert boxes from corner (xmin, ymin, xmax, ymax) to center (cx, cy, w, h) format.
 
     Args:
-        boxes: float tensor ``(..., 4)`` in corner format, any unit.
+        boxes: tensor ``(..., 4)`` in corner format, any unit; floating-point,
+            or integer (promoted to the default float dtype, as d2l's
+            arithmetic does).
 
     Returns:
-        Tensor of the same shape, dtype and unit in center format.
+        Tensor of the same shape and unit in center format, of ``boxes``'
+        dtype (the default float dtype for integer input).
 
     Raises:
-        ValueError: ``boxes`` is not a float tensor, has a last dimension other
-            than 4, or contains NaN. (Degenerate boxes are converted as they
-            are; :func:`box_iou` is where they are rejected.)
+        ValueError: ``boxes`` is not a float or integer tensor, has a last
+            dimension other than 4, or contains NaN. (Degenerate boxes are
+            converted as they are; :func:`box_iou` is where they are rejected.)
 
     Source: d2l.ai §14.3.1 ``box_corner_to_center``; ``torchvision.ops.box_convert``
     with ``in_fmt="xyxy", out_fmt="cxcywh"``.
     """
-    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    boxes = as_float_boxes(boxes, "boxes", min_dim=1, check_order=False)
     return _corner_to_center(boxes)
 
 
@@ -57,18 +61,20 @@ def box_center_to_corner(boxes: torch.Tensor) -> torch.Tensor:
     """Convert boxes from center (cx, cy, w, h) to corner (xmin, ymin, xmax, ymax) format.
 
     Args:
-        boxes: float tensor ``(..., 4)`` in center format, any unit.
+        boxes: tensor ``(..., 4)`` in center format, any unit; floating-point,
+            or integer (promoted to the default float dtype).
 
     Returns:
-        Tensor of the same shape, dtype and unit in corner format.
+        Tensor of the same shape and unit in corner format, of ``boxes``'
+        dtype (the default float dtype for integer input).
 
     Raises:
-        ValueError: not a float tensor, last dimension not 4, or NaN.
+        ValueError: not a float or integer tensor, last dimension not 4, or NaN.
 
     Source: d2l.ai §14.3.1 ``box_center_to_corner``; ``torchvision.ops.box_convert``
     with ``in_fmt="cxcywh", out_fmt="xyxy"``.
     """
-    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    boxes = as_float_boxes(boxes, "boxes", min_dim=1, check_order=False)
     return _center_to_corner(boxes)
 
 
@@ -81,19 +87,22 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
     """Area of corner-format boxes.
 
     Args:
-        boxes: float tensor ``(..., 4)`` in corner format; unit ``u``.
+        boxes: tensor ``(..., 4)`` in corner format; unit ``u``;
+            floating-point, or integer (promoted to the default float dtype).
 
     Returns:
-        Tensor ``(...)`` of areas in ``u**2`` (same dtype). A zero-width or
-        zero-height box has area 0.
+        Tensor ``(...)`` of areas in ``u**2``, of ``boxes``' dtype (the
+        default float dtype for integer input; ``torchvision.ops.box_area``
+        returns int64 there: the values agree, exactly while the areas are
+        below ``2**24`` in float32). A zero-width or zero-height box has area 0.
 
     Raises:
-        ValueError: not a float tensor, last dimension not 4, NaN, or a box
-            with ``xmax < xmin`` or ``ymax < ymin``.
+        ValueError: not a float or integer tensor, last dimension not 4, NaN,
+            or a box with ``xmax < xmin`` or ``ymax < ymin``.
 
     Source: ``torchvision.ops.box_area``.
     """
-    check_boxes(boxes, "boxes", min_dim=1)
+    boxes = as_float_boxes(boxes, "boxes", min_dim=1)
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
 
 
@@ -108,15 +117,17 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     .. math:: J(A, B) = \frac{|A \cap B|}{|A \cup B|}
 
     Args:
-        boxes1: float tensor ``(..., N, 4)``, corner format.
-        boxes2: float tensor ``(..., M, 4)``, corner format, same unit and
+        boxes1: tensor ``(..., N, 4)``, corner format; floating-point, or
+            integer (promoted to the default float dtype).
+        boxes2: tensor ``(..., M, 4)``, corner format, same unit and
             device; leading (batch) dimensions broadcast against ``boxes1``'s.
 
     Returns:
         Tensor ``(..., N, M)``, entry ``[..., i, j]`` is the IoU of
         ``boxes1[..., i, :]`` and ``boxes2[..., j, :]``, in [0, 1], always
         finite. ``N`` or ``M`` may be 0 (an empty result). float16/bfloat16
-        inputs are computed and returned in float32.
+        inputs are computed and returned in float32, integer inputs in the
+        default float dtype (as torchvision, whose result is float there too).
 
         **Zero-area boxes.** If both boxes have zero area their union is 0;
         we return IoU 0 there (a degenerate box overlaps nothing), where
@@ -124,7 +135,7 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
         equals torchvision's.
 
     Raises:
-        ValueError: an input is not a float tensor, has fewer than 2
+        ValueError: an input is not a float or integer tensor, has fewer than 2
             dimensions or a last dimension other than 4, contains NaN, has a
             box with ``xmax < xmin`` or ``ymax < ymin``, or the two inputs are
             on different devices.
@@ -133,8 +144,8 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     to batches); ``torchvision.ops.box_iou``.
     """
     check_same_device(boxes1=boxes1, boxes2=boxes2)
-    check_boxes(boxes1, "boxes1")
-    check_boxes(boxes2, "boxes2")
+    boxes1 = as_float_boxes(boxes1, "boxes1")
+    boxes2 = as_float_boxes(boxes2, "boxes2")
     return _box_iou(boxes1, boxes2)
 
 
@@ -160,21 +171,23 @@ def clip_boxes(boxes: torch.Tensor, width: float = 1.0, height: float = 1.0) -> 
     """Clip corner-format boxes to the image ``[0, width] x [0, height]``.
 
     Args:
-        boxes: float tensor ``(..., 4)``, corner format.
+        boxes: tensor ``(..., 4)``, corner format; floating-point, or integer
+            (promoted to the default float dtype).
         width, height: image size in the boxes' unit: 1.0 for normalized
             coordinates (the default), the image size for ``pixels``.
 
     Returns:
-        Tensor of the same shape and dtype; boxes entirely outside the image
-        become zero-area boxes on its border.
+        Tensor of the same shape and of ``boxes``' dtype (the default float
+        dtype for integer input); boxes entirely outside the image become
+        zero-area boxes on its border.
 
     Raises:
-        ValueError: not a float tensor, last dimension not 4, NaN, or
-            ``width``/``height`` not positive.
+        ValueError: not a float or integer tensor, last dimension not 4, NaN,
+            or ``width``/``height`` not positive.
 
     Source: ``torchvision.ops.clip_boxes_to_image`` (which takes pixel sizes).
     """
-    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    boxes = as_float_boxes(boxes, "boxes", min_dim=1, check_order=False)
     if not (width > 0 and height > 0):
         raise ValueError(f"width and height must be positive, got width={width}, height={height}")
     x = boxes[..., 0::2].clamp(0, width)

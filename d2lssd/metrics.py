@@ -12,7 +12,10 @@ The metrics here say what they average over:
 * :func:`bbox_mae_positive`: mean absolute offset error over the entries of
   positive anchors only (:func:`bbox_mae_all` is d2l's version);
 * :func:`mean_average_precision`: COCO-style AP from the detections, the
-  number detection papers report.
+  number detection papers report;
+* :func:`cls_eval` and :func:`bbox_eval`: d2l's two functions under d2l's
+  names, with d2l's values (sums to put in an :class:`Accumulator`), so that
+  the chapter's training loop runs as written.
 
 Every rate function returns a Python float, or with ``return_counts=True``
 the pair ``(numerator, denominator)`` so that batches can be summed in an
@@ -33,7 +36,7 @@ import torch
 
 __all__ = [
     "Accumulator", "class_error_positive", "class_error_all", "bbox_mae_positive", "bbox_mae_all",
-    "mean_average_precision", "COCO_IOU_THRESHOLDS",
+    "cls_eval", "bbox_eval", "mean_average_precision", "COCO_IOU_THRESHOLDS",
 ]
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (AP@[.5:.95]).
@@ -204,6 +207,65 @@ def bbox_mae_all(bbox_preds: torch.Tensor, bbox_labels: torch.Tensor, bbox_masks
     _check_bbox(bbox_preds, bbox_labels, bbox_masks)
     err, _, n_all = _bbox_abs_counts(bbox_preds, bbox_labels, bbox_masks)
     return _result(err, n_all, return_counts)
+
+
+def cls_eval(cls_preds: torch.Tensor, cls_labels: torch.Tensor) -> float:
+    """d2l's ``cls_eval``: the number of anchors whose arg-max class equals the label.
+
+    Counts over *all* anchors, background included, so ``1 - cls_eval / numel``
+    (d2l's "class err") is near 0 for a model that never finds an object
+    (see the module docstring). Prefer :func:`class_error_positive` (error
+    over the anchors matched to an object) and :func:`mean_average_precision`;
+    :func:`class_error_all` is this error as a rate.
+
+    Args:
+        cls_preds: ``(B, A, q + 1)`` logits or probabilities (any float dtype;
+            may require grad).
+        cls_labels: integer ``(B, A)``, 0 = background (from
+            :func:`d2lssd.multibox_target`).
+
+    Returns:
+        Python float: the count of correct anchors, an integer value in
+        ``[0, B * A]`` (d2l's training loop adds it to an ``Accumulator``
+        next to ``cls_labels.numel()``).
+
+    Raises:
+        ValueError: shapes other than ``(B, A, q + 1)`` and ``(B, A)``, or
+            float labels.
+
+    Source: d2l.ai §14.7.3.2 ``cls_eval`` (same name, arguments and value).
+    """
+    _check_cls(cls_preds, cls_labels)
+    return float((cls_preds.argmax(dim=-1) == cls_labels).sum())
+
+
+def bbox_eval(bbox_preds: torch.Tensor, bbox_labels: torch.Tensor, bbox_masks: torch.Tensor) -> float:
+    """d2l's ``bbox_eval``: the sum of ``|(bbox_labels - bbox_preds) * bbox_masks|``.
+
+    d2l divides this sum by *all* ``B * A * 4`` entries, masked-out ones
+    included, which makes the "bbox mae" shrink with the share of background
+    anchors whatever the boxes are. Prefer :func:`bbox_mae_positive` (divided
+    by the masked entries) and :func:`mean_average_precision`;
+    :func:`bbox_mae_all` is d2l's quotient as a rate.
+
+    Args:
+        bbox_preds: float ``(B, A * 4)`` predicted offsets (may require grad).
+        bbox_labels: float ``(B, A * 4)`` target offsets.
+        bbox_masks: float ``(B, A * 4)``, 1 for entries of positive anchors.
+
+    Returns:
+        Python float >= 0: the sum of absolute errors over the masked entries,
+        in offset units (variance-scaled, see :func:`d2lssd.offset_boxes`),
+        computed in the inputs' dtype as d2l does.
+
+    Raises:
+        ValueError: the three tensors are not float ``(B, A * 4)`` of one shape.
+
+    Source: d2l.ai §14.7.3.2 ``bbox_eval`` (same name, arguments and value).
+    """
+    _check_bbox(bbox_preds, bbox_labels, bbox_masks)
+    with torch.no_grad():  # a metric: no graph, and no warning for a tensor that requires grad
+        return float(torch.abs((bbox_labels - bbox_preds) * bbox_masks).sum())
 
 
 # --------------------------------------------------------------------------- mAP

@@ -3,7 +3,9 @@
 Semantics are torchvision's: boxes are visited in order of descending score
 (ties: lower index first); a box is suppressed when its IoU with an already
 kept box is strictly greater than ``iou_threshold``; the kept indices come out
-sorted by descending score.
+sorted by descending score. Integer boxes, scores and class probabilities are
+accepted and promoted to the default float dtype (``torch.get_default_dtype()``);
+float inputs are used as they are.
 
 Greedy NMS is sequential by nature. We make it vectorised and loop-free over
 boxes by processing the sorted boxes in blocks (like torchvision's CUDA kernel,
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_boxes, check_float, check_same_device
+from ._checks import as_float, as_float_boxes, check_same_device
 from .boxes import _box_iou, _upcast
 from .offsets import _decode
 
@@ -125,13 +127,15 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
 
 
 def _check_nms_inputs(boxes, scores, iou_threshold):
+    """Validate; return ``(boxes, scores)`` with integer tensors promoted to floats."""
     check_same_device(boxes=boxes, scores=scores)
-    check_boxes(boxes, "boxes", min_dim=2, max_dim=2)
-    check_float(scores, "scores")
+    boxes = as_float_boxes(boxes, "boxes", min_dim=2, max_dim=2)
+    scores = as_float(scores, "scores")
     if scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
         raise ValueError(f"scores must have shape (N,) = ({boxes.shape[0]},), got {tuple(scores.shape)}")
     if not 0.0 <= float(iou_threshold) <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+    return boxes, scores
 
 
 def _upcast_dtype(t: torch.Tensor) -> torch.dtype:
@@ -161,23 +165,27 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     """Greedy non-maximum suppression.
 
     Args:
-        boxes: float tensor ``(N, 4)``, corner format, any unit (N may be 0).
-        scores: float tensor ``(N,)``, same device.
+        boxes: tensor ``(N, 4)``, corner format, any unit (N may be 0);
+            floating-point, or integer (promoted to the default float dtype;
+            ``torchvision.ops.nms`` takes floats only).
+        scores: tensor ``(N,)``, same device; floating-point or integer
+            (promoted likewise).
         iou_threshold: in [0, 1]; a box is discarded when its IoU with a
             higher-scoring kept box is strictly greater than this.
 
     Returns:
         int64 tensor ``(K,)`` of indices into ``boxes`` of the kept boxes,
-        sorted by descending score (equal scores: lower index first).
+        sorted by descending score (equal scores: lower index first, where
+        d2l's unstable ``argsort`` leaves the order of ties unspecified).
 
     Raises:
-        ValueError: wrong shapes, non-float input, NaN, degenerate boxes,
-            different devices, or a threshold outside [0, 1].
+        ValueError: wrong shapes, input neither float nor integer, NaN,
+            degenerate boxes, different devices, or a threshold outside [0, 1].
 
     Source: d2l.ai §14.4.4 ``nms`` (same name and arguments);
     ``torchvision.ops.nms`` (same results; tested).
     """
-    _check_nms_inputs(boxes, scores, iou_threshold)
+    boxes, scores = _check_nms_inputs(boxes, scores, iou_threshold)
     return _nms(boxes, scores, iou_threshold)
 
 
@@ -190,8 +198,9 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
     directly, so no precision is lost however many groups there are.
 
     Args:
-        boxes: float tensor ``(N, 4)``, corner format.
-        scores: float tensor ``(N,)``.
+        boxes: tensor ``(N, 4)``, corner format; floating-point, or integer
+            (promoted to the default float dtype).
+        scores: tensor ``(N,)``, floating-point or integer (promoted likewise).
         idxs: integer tensor ``(N,)``, the group of each box.
         iou_threshold: as in :func:`nms`.
 
@@ -203,7 +212,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
 
     Source: ``torchvision.ops.batched_nms`` (same arguments and results; tested).
     """
-    _check_nms_inputs(boxes, scores, iou_threshold)
+    boxes, scores = _check_nms_inputs(boxes, scores, iou_threshold)
     if (not isinstance(idxs, torch.Tensor) or idxs.shape != scores.shape
             or idxs.is_floating_point() or idxs.is_complex()):
         raise ValueError(f"idxs must be an integer tensor of shape ({scores.shape[0]},)")
@@ -222,11 +231,14 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     each image's detections are sorted by descending score.
 
     Args:
-        cls_probs: float ``(B, q + 1, A)`` class probabilities (softmax over
+        cls_probs: ``(B, q + 1, A)`` class probabilities (softmax over
             dim 1), class 0 background; d2l's layout.
-        offset_preds: float ``(B, A * 4)`` (d2l's layout) or ``(B, A, 4)``
+        offset_preds: ``(B, A * 4)`` (d2l's layout) or ``(B, A, 4)``
             predicted offsets (see :func:`~d2lssd.offsets.offset_inverse`).
-        anchors: float ``(1, A, 4)`` (or ``(A, 4)``), corner format, normalized.
+        anchors: ``(1, A, 4)`` (or ``(A, 4)``), corner format, normalized.
+            The three are floating-point tensors, or integer ones, which are
+            promoted to the default float dtype (d2l's NMS section passes
+            int64 zero offsets, ``torch.tensor([0] * anchors.numel())``).
         nms_threshold: IoU above which a lower-scoring box is suppressed.
         pos_threshold: minimum score of a detection.
         top_k: keep at most this many rows per image (default: all ``A``).
@@ -235,7 +247,8 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
             and torchvision.
 
     Returns:
-        float tensor ``(B, K, 6)`` with ``K = min(A, top_k)``; rows
+        float tensor ``(B, K, 6)`` (float32 for float32 or integer inputs)
+        with ``K = min(A, top_k)``; rows
         ``(class, score, xmin, ymin, xmax, ymax)`` with normalized corner
         boxes (not clipped). Each image's kept detections come first, by
         descending score; the remaining rows have class ``-1`` and hold the
@@ -247,23 +260,24 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
         With ``class_agnostic=True`` the rows with class >= 0 equal d2l's.
 
     Raises:
-        ValueError: wrong shapes or dtypes, NaN, mismatched devices or
-            anchor counts, thresholds outside [0, 1], or ``top_k < 1``.
+        ValueError: wrong shapes, dtypes other than float or integer, NaN,
+            degenerate anchors, mismatched devices or anchor counts,
+            thresholds outside [0, 1], or ``top_k < 1``.
 
     Source: d2l.ai §14.4.4 ``multibox_detection`` (same name and first five
     arguments); Liu et al. 2016 §3 "Inference".
     """
     check_same_device(cls_probs=cls_probs, offset_preds=offset_preds, anchors=anchors)
-    check_float(cls_probs, "cls_probs")
+    cls_probs = as_float(cls_probs, "cls_probs")
     if cls_probs.dim() != 3 or cls_probs.shape[1] < 2:
         raise ValueError("cls_probs must have shape (B, q + 1, A) with q >= 1, got "
                          f"{tuple(cls_probs.shape)}")
     B, _, A = cls_probs.shape
-    check_float(offset_preds, "offset_preds")
+    offset_preds = as_float(offset_preds, "offset_preds")
     if offset_preds.shape not in ((B, A * 4), (B, A, 4)):
         raise ValueError(f"offset_preds must have shape (B, A*4) = ({B}, {A * 4}) or (B, A, 4), got "
                          f"{tuple(offset_preds.shape)}")
-    check_boxes(anchors, "anchors", min_dim=2, max_dim=3)
+    anchors = as_float_boxes(anchors, "anchors", min_dim=2, max_dim=3)
     anc = anchors if anchors.dim() == 3 else anchors[None]
     if anc.shape[0] != 1 or anc.shape[1] != A:
         raise ValueError(f"anchors must have shape (1, A, 4) with A = {A} (from cls_probs), got "

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from ._checks import check_boxes, check_float, check_same_device
+from ._checks import as_float, as_float_boxes, check_same_device
 from .boxes import _center_to_corner, _corner_to_center
 
 __all__ = ["offset_boxes", "offset_inverse", "BBOX_XFORM_CLIP"]
@@ -42,19 +42,22 @@ def offset_boxes(anchors: torch.Tensor, assigned_bb: torch.Tensor, eps: float = 
     """Encode boxes as offsets relative to anchors.
 
     Args:
-        anchors: float tensor ``(..., 4)``, corner format, positive width and height.
-        assigned_bb: float tensor broadcastable to ``anchors``, corner format,
+        anchors: tensor ``(..., 4)``, corner format, positive width and height.
+        assigned_bb: tensor broadcastable to ``anchors``, corner format,
             same unit and device: the box each anchor should predict.
+            Both floating-point, or integer (promoted to the default float
+            dtype, as d2l's arithmetic does).
         eps: added inside the log, as in d2l, so a zero-size box gives a large
             negative but finite offset.
         variances: ``(center, size)`` scaling, default ``(0.1, 0.2)``.
 
     Returns:
         float tensor of the broadcast shape ``(..., 4)``: offsets
-        ``(dx, dy, dw, dh)`` (unitless).
+        ``(dx, dy, dw, dh)`` (unitless), of the inputs' promoted dtype.
 
     Raises:
-        ValueError: a non-float input, last dimension not 4, NaN, a degenerate
+        ValueError: an input that is not a float or integer tensor, last
+            dimension not 4, NaN, a degenerate
             box, an anchor of zero width or height, different devices or bad
             variances.
 
@@ -62,8 +65,8 @@ def offset_boxes(anchors: torch.Tensor, assigned_bb: torch.Tensor, eps: float = 
     writes the variances as factors 10 and 5); Liu et al. 2016 eq. (2).
     """
     check_same_device(anchors=anchors, assigned_bb=assigned_bb)
-    check_boxes(anchors, "anchors", min_dim=1)
-    check_boxes(assigned_bb, "assigned_bb", min_dim=1)
+    anchors = as_float_boxes(anchors, "anchors", min_dim=1)
+    assigned_bb = as_float_boxes(assigned_bb, "assigned_bb", min_dim=1)
     vc, vs = _check_variances(variances)
     if anchors.numel() and ((anchors[..., 2:] - anchors[..., :2]) <= 0).any():
         raise ValueError("anchors must have positive width and height")
@@ -85,9 +88,11 @@ def offset_inverse(anchors: torch.Tensor, offset_preds: torch.Tensor,
     """Decode offsets back into boxes: the inverse of :func:`offset_boxes`.
 
     Args:
-        anchors: float tensor ``(..., 4)``, corner format.
-        offset_preds: float tensor broadcastable to ``anchors``, ``(dx, dy, dw, dh)``
+        anchors: tensor ``(..., 4)``, corner format.
+        offset_preds: tensor broadcastable to ``anchors``, ``(dx, dy, dw, dh)``
             (e.g. a network's box predictions reshaped to ``(B, A, 4)``).
+            Both floating-point, or integer (promoted to the default float
+            dtype; d2l's NMS section decodes int64 zeros).
         variances: as in :func:`offset_boxes`.
         clamp: the log-size offsets (after multiplying by the size variance)
             are clamped to at most this, default ``log(1000/16)`` as in
@@ -95,18 +100,19 @@ def offset_inverse(anchors: torch.Tensor, offset_preds: torch.Tensor,
 
     Returns:
         float tensor of the broadcast shape ``(..., 4)``: corner-format boxes in
-        the anchors' unit. Not clipped to the image.
+        the anchors' unit, of the inputs' promoted dtype. Not clipped to the image.
 
     Raises:
-        ValueError: non-float input, last dimension not 4, NaN, a degenerate
-            anchor, different devices or bad variances.
+        ValueError: an input that is not a float or integer tensor, last
+            dimension not 4, NaN, a degenerate anchor, different devices or
+            bad variances.
 
     Source: d2l.ai §14.4.4 ``offset_inverse`` (same name and values for
     offsets inside the clamp); torchvision ``BoxCoder.decode_single`` for the clamp.
     """
     check_same_device(anchors=anchors, offset_preds=offset_preds)
-    check_boxes(anchors, "anchors", min_dim=1)
-    check_float(offset_preds, "offset_preds")
+    anchors = as_float_boxes(anchors, "anchors", min_dim=1)
+    offset_preds = as_float(offset_preds, "offset_preds")
     if offset_preds.shape[-1:] != (4,):
         raise ValueError(f"offset_preds must have a last dimension of 4, got shape {tuple(offset_preds.shape)}")
     vc, vs = _check_variances(variances)

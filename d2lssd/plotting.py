@@ -49,10 +49,22 @@ def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
     plt.rcParams["figure.figsize"] = (w, h)
 
 
+def _to_numpy(obj):
+    """Tensors in ``obj`` (a tensor, or lists and tuples holding tensors at any depth)
+    as float64 numpy arrays: detached from autograd and moved to the CPU, so a
+    network's outputs (``requires_grad``, on a GPU) can be drawn as they are.
+    Anything else is returned unchanged for ``np.asarray``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().double().numpy()
+    if isinstance(obj, (list, tuple)):
+        return [_to_numpy(o) for o in obj]
+    return obj
+
+
 def _as_boxes(bboxes, name: str = "bboxes") -> np.ndarray:
-    """Boxes ``(N, 4)`` (tensor, array or nested list) as float64 numpy; ValueError if not."""
-    if isinstance(bboxes, torch.Tensor):
-        bboxes = bboxes.detach().cpu().double().numpy()
+    """Boxes ``(N, 4)`` (tensor, array, or list of tensors, arrays or 4-lists) as
+    float64 numpy; ValueError if not."""
+    bboxes = _to_numpy(bboxes)
     try:
         arr = np.asarray(bboxes, dtype=np.float64)
     except (TypeError, ValueError):
@@ -71,9 +83,10 @@ def bbox_to_rect(bbox, color) -> Rectangle:
     """A matplotlib rectangle outlining one box.
 
     Args:
-        bbox: 4 numbers (list, tuple, numpy array or tensor), corner format
-            (xmin, ymin, xmax, ymax), in the axes' data units (pixels of the
-            image drawn).
+        bbox: 4 numbers (list, tuple, numpy array or tensor; a tensor may
+            require grad and be on any device, it is detached and copied to the
+            CPU), corner format (xmin, ymin, xmax, ymax), in the axes' data
+            units (pixels of the image drawn).
         color: any matplotlib colour, used for the edge.
 
     Returns:
@@ -86,8 +99,7 @@ def bbox_to_rect(bbox, color) -> Rectangle:
 
     Source: d2l.ai §14.3.2 ``bbox_to_rect`` (same name, arguments and result).
     """
-    if isinstance(bbox, torch.Tensor):
-        bbox = bbox.detach().cpu().double().numpy()
+    bbox = _to_numpy(bbox)
     try:
         arr = np.asarray(bbox, dtype=np.float64)
     except (TypeError, ValueError):
@@ -109,13 +121,17 @@ def _make_list(obj, default=None) -> list:
     return [obj]
 
 
-def show_bboxes(axes, bboxes, labels=None, colors=None) -> list[Rectangle]:
+def show_bboxes(axes, bboxes, labels=None, colors=None) -> None:
     """Draw boxes, optionally labelled, on an axes.
 
     Args:
         axes: a matplotlib ``Axes`` (usually showing an image).
-        bboxes: ``(N, 4)`` boxes (tensor, array or list of 4-lists), corner
-            format, in the axes' data units (pixels of the image). ``N`` may be 0.
+        bboxes: ``(N, 4)`` boxes: a tensor, an array, or a list of ``N``
+            boxes each a tensor ``(4,)``, an array or a 4-list (d2l's SSD
+            section passes ``[row[2:6] * scale]``); corner format, in the
+            axes' data units (pixels of the image). ``N`` may be 0. Tensors
+            may require grad and live on any device: they are detached and
+            copied to the CPU.
         labels: a string or a list of up to ``N`` strings; box ``i`` gets
             ``labels[i]`` if there is one (d2l: a shorter list labels only the
             first boxes).
@@ -123,9 +139,11 @@ def show_bboxes(axes, bboxes, labels=None, colors=None) -> list[Rectangle]:
             ``["b", "g", "r", "m", "c"]``.
 
     Returns:
-        The ``N`` ``Rectangle`` patches added to ``axes``, in the order of
-        ``bboxes``. Each label is written in white (black on a white box) in
-        a box of the rectangle's colour, anchored *inside* the rectangle at
+        None, as d2l's (so a notebook cell ending with the call prints
+        nothing). The ``N`` ``Rectangle`` patches are appended to
+        ``axes.patches`` in the order of ``bboxes`` and the labels to
+        ``axes.texts``. Each label is written in white (black on a white box)
+        in a box of the rectangle's colour, anchored *inside* the rectangle at
         its top-left corner (d2l centres it on the corner, where it can fall
         off the image).
 
@@ -139,17 +157,14 @@ def show_bboxes(axes, bboxes, labels=None, colors=None) -> list[Rectangle]:
     colors = _make_list(colors, DEFAULT_COLORS)
     if not colors:
         raise ValueError("colors must not be empty")
-    rects = []
     for i, bbox in enumerate(boxes):
         color = colors[i % len(colors)]
         rect = bbox_to_rect(bbox, color)
         axes.add_patch(rect)
-        rects.append(rect)
         if i < len(labels) and labels[i] is not None:
             text_color = "k" if color in ("w", "white") else "w"
             axes.text(rect.xy[0], rect.xy[1], str(labels[i]), va="top", ha="left", fontsize=9,
                       color=text_color, bbox=dict(facecolor=color, lw=0, pad=1.5))
-    return rects
 
 
 def _to_hwc(image) -> np.ndarray:

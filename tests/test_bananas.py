@@ -152,7 +152,7 @@ def test_generate_rejects_bad_arguments(tmp_path, kwargs):
 # --- reading -------------------------------------------------------------------------------
 
 def test_read_data_bananas_contract(gen):
-    images, labels = B.read_data_bananas(gen, is_train=True)
+    images, labels = B.read_data_bananas(is_train=True, root=gen)
     assert images.shape == (N_TRAIN, 3, 256, 256) and images.dtype == torch.uint8
     assert labels.shape == (N_TRAIN, 1, 5) and labels.dtype == torch.float32
     _, rows = _rows(gen / "bananas_train" / "label.csv")
@@ -160,7 +160,7 @@ def test_read_data_bananas_contract(gen):
     torch.testing.assert_close(labels[:, 0], want)
     first = torch.from_numpy(np.array(Image.open(gen / "bananas_train/images/0.png")))
     assert torch.equal(images[0], first.permute(2, 0, 1))
-    images, labels = B.read_data_bananas(gen, is_train=False)
+    images, labels = B.read_data_bananas(is_train=False, root=gen)
     assert images.shape == (N_VAL, 3, 256, 256) and labels.shape == (N_VAL, 1, 5)
 
 
@@ -169,7 +169,7 @@ def test_read_data_bananas_equals_d2ls(gen, d2l, monkeypatch):
     monkeypatch.setattr(d2l, "download_extract", lambda name, folder=None: str(gen))
     for is_train in (True, False):
         want_images, want_labels = d2l.read_data_bananas(is_train)
-        images, labels = B.read_data_bananas(gen, is_train)
+        images, labels = B.read_data_bananas(is_train, gen)
         assert torch.equal(images, torch.stack(want_images))
         torch.testing.assert_close(labels, want_labels.float())
 
@@ -192,25 +192,66 @@ def test_malformed_label_csv_names_the_file_and_line(gen, tmp_path, line, conten
     lines[line - 1] = content
     csv_path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=match) as info:
-        B.read_data_bananas(root, is_train=True)
+        B.read_data_bananas(is_train=True, root=root)
     assert f"{csv_path}, line {line}" in str(info.value)
 
 
 def test_missing_files_are_reported(gen, tmp_path):
     with pytest.raises(FileNotFoundError, match="not a banana data folder"):
-        B.read_data_bananas(tmp_path)
+        B.read_data_bananas(root=tmp_path)
     root = tmp_path / "copy"
     shutil.copytree(gen, root)
     (root / "bananas_val" / "images" / "2.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"line 4: image .*2\.png not found"):
-        B.read_data_bananas(root, is_train=False)
+        B.read_data_bananas(is_train=False, root=root)
     (root / "bananas_val" / "label.csv").write_text(HEADER + "\n")
     with pytest.raises(ValueError, match="no rows"):
-        B.read_data_bananas(root, is_train=False)
+        B.read_data_bananas(is_train=False, root=root)
+
+
+def test_readers_take_d2ls_arguments_and_default_to_load_data_bananas_data(tmp_path, monkeypatch,
+                                                                            capsys):
+    # d2l's calls: read_data_bananas(is_train=True), read_data_bananas(is_train) positionally
+    # (inside d2l's BananasDataset), BananasDataset(is_train=True). Without a root they read
+    # what load_data_bananas(batch_size) reads: here (no network) the generated set, seed 0,
+    # in the cache folder $D2LSSD_DATA. Generation is cut to 20 + 5 images for speed.
+    monkeypatch.setenv("D2LSSD_DATA", str(tmp_path))
+    real_generate, asked = B.generate_bananas, []
+
+    def small(root, num_train, num_val, seed):
+        asked.append((Path(root), num_train, num_val, seed))
+        return real_generate(root, N_TRAIN, N_VAL, seed)
+
+    monkeypatch.setattr(B, "generate_bananas", small)
+    images, labels = B.read_data_bananas(is_train=True)
+    read_line = capsys.readouterr().out.strip()
+    val_images, val_labels = B.read_data_bananas(False)
+    train_ds, val_ds = B.BananasDataset(is_train=True), B.BananasDataset(False)
+    capsys.readouterr()
+    train_iter, val_iter = B.load_data_bananas(4)
+    src = train_iter.data_source
+    assert src.root == tmp_path / "banana-detection-generated-seed0" and src.kind == "generated"
+    assert read_line == src.description  # the same data, announced by the same line
+    assert set(asked) == {(src.root, 1000, 100, 0)}  # load_data_bananas's sizes and seed
+    assert images.shape == (N_TRAIN, 3, 256, 256) and val_labels.shape == (N_VAL, 1, 5)
+    assert torch.equal(images, train_iter.dataset.features) and torch.equal(labels, train_iter.dataset.labels)
+    assert torch.equal(val_images, val_iter.dataset.features)
+    assert torch.equal(train_ds.features, images) and torch.equal(val_ds.labels, val_labels)
+    assert train_ds.data_source == src == val_ds.data_source and train_ds.root == src.root
+    assert (train_ds.is_train, val_ds.is_train) == (True, False)
+
+
+@pytest.mark.parametrize("call", [lambda root: B.read_data_bananas(root),
+                                  lambda root: B.read_data_bananas(str(root), True),
+                                  lambda root: B.BananasDataset(root)])
+def test_a_folder_in_is_trains_place_is_rejected(gen, call):
+    # bool(path) is True: taken as is_train it would silently read the default data.
+    with pytest.raises(ValueError, match="d2l's order"):
+        call(gen)
 
 
 def test_dataset_item_is_d2ls_convention(gen):
-    ds = B.BananasDataset(gen, is_train=False)
+    ds = B.BananasDataset(is_train=False, root=gen)
     assert len(ds) == N_VAL and ds.data_source is None
     x, y = ds[0]
     assert x.shape == (3, 256, 256) and x.dtype == torch.float32
@@ -251,8 +292,8 @@ def test_train_is_shuffled_reproducibly_and_val_is_not(tmp_path, capsys):
     again, _ = _load(tmp_path, source="generated")
     assert torch.equal(order(again), e1)  # reproducible from the seed
     assert torch.equal(order(val_iter), order(val_iter))
-    assert torch.equal(order(val_iter), B.read_data_bananas(val_iter.data_source.root,
-                                                            False)[1][:, 0, 1:])
+    assert torch.equal(order(val_iter), B.read_data_bananas(False,
+                                                            val_iter.data_source.root)[1][:, 0, 1:])
 
 
 def test_offline_env_uses_generated_data_without_the_network(tmp_path, monkeypatch, capsys):
@@ -274,8 +315,9 @@ def test_auto_falls_back_when_the_download_fails(tmp_path, capsys):
     train_iter, val_iter = _load(tmp_path)  # the autouse fixture makes urlopen fail
     line = capsys.readouterr().out.strip()
     assert train_iter.data_source.kind == "generated"
-    assert "the real data could not be downloaded: DownloadError" in line
-    assert "network disabled in the tests" in line
+    # short and path-free: it is printed on the book's pages
+    assert "the real data could not be downloaded (URLError: network disabled in the tests)" in line
+    assert "http" not in line.split("—")[1] and str(tmp_path) not in line.split("—")[1]
     assert not (tmp_path / "banana-detection.zip").exists()  # no partial download
     with pytest.raises(dl.DownloadError):
         _load(tmp_path, source="real")

@@ -119,7 +119,10 @@ def test_center_corner_round_trip(a):
     (torch.tensor([[0.0, float("nan"), 1.0, 1.0]]), "boxes1 contains NaN"),
     (torch.zeros(3, 5), "boxes1 must have a last dimension of 4"),
     (torch.zeros(4), "boxes1 must have at least 2 dimensions"),
-    (torch.zeros(2, 4, dtype=torch.long), "boxes1 must be a floating-point tensor"),
+    (torch.zeros(2, 4, dtype=torch.bool), "boxes1 must be a floating-point or integer tensor"),
+    (torch.zeros(2, 4, dtype=torch.complex64), "boxes1 must be a floating-point or integer tensor"),
+    (torch.tensor([[5, 0, 4, 1]]), "boxes1 has a degenerate box"),  # integer boxes are still checked
+    ([[0.0, 0.0, 1.0, 1.0]], "boxes1 must be a torch.Tensor"),
 ])
 def test_box_iou_rejects_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -141,3 +144,65 @@ def test_box_iou_rejects_mixed_devices():
 def test_clip_boxes_rejects_bad_size():
     with pytest.raises(ValueError, match="width and height"):
         d2lssd.clip_boxes(random_boxes(2), width=0)
+
+
+# --- integer boxes: promoted to the default float dtype ------------------------------------
+
+def integer_pixel_boxes(n, seed, dtype=torch.int64, high=500):
+    """Integer corner boxes in pixels with positive sizes (some touching, some nested)."""
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.randint(0, high, (n, 2), generator=g)
+    wh = torch.randint(1, high // 2, (n, 2), generator=g)
+    return torch.cat((xy, xy + wh), dim=1).to(dtype)
+
+
+@pytest.mark.parametrize("dtype, high", [(torch.int64, 4000), (torch.int32, 500), (torch.int16, 500),
+                                         (torch.uint8, 170)])
+def test_integer_boxes_equal_torchvision(dtype, high):
+    a, b = integer_pixel_boxes(80, 0, dtype, high), integer_pixel_boxes(60, 1, dtype, high)
+    a[3] = b[5]  # an identical pair: IoU exactly 1
+    iou = d2lssd.box_iou(a, b)
+    assert iou.dtype == torch.float32
+    # torchvision accepts integer boxes (int32/int64) and returns float IoUs: bit for bit the same
+    want = ops.box_iou(a, b) if dtype in (torch.int32, torch.int64) else ops.box_iou(a.long(), b.long())
+    torch.testing.assert_close(iou, want, rtol=0, atol=0)
+    assert iou[3, 5] == 1.0
+    area = d2lssd.box_area(a)
+    assert area.dtype == torch.float32
+    # torchvision keeps integer areas (int64 here); the values are equal
+    assert torch.equal(area, ops.box_area(a.long()).float())
+    torch.testing.assert_close(d2lssd.box_corner_to_center(a), ops.box_convert(a.long(), "xyxy", "cxcywh"))
+    torch.testing.assert_close(d2lssd.clip_boxes(a, 300, 200), ops.clip_boxes_to_image(a.long(), (200, 300)).float())
+
+
+def test_integer_boxes_are_promoted_to_the_default_float_dtype():
+    a = integer_pixel_boxes(5, 2)
+    old = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)
+        for out in (d2lssd.box_iou(a, a), d2lssd.box_area(a), d2lssd.box_corner_to_center(a),
+                    d2lssd.box_center_to_corner(a), d2lssd.clip_boxes(a, 600, 600)):
+            assert out.dtype == torch.float64
+    finally:
+        torch.set_default_dtype(old)
+    assert d2lssd.box_iou(a, a).dtype == torch.float32
+    # float inputs keep their dtype, whatever the integer rule
+    assert d2lssd.box_area(a.double()).dtype == torch.float64
+
+
+def test_box_iou_with_empty_integer_input():
+    empty = torch.zeros(0, 4, dtype=torch.int64)
+    out = d2lssd.box_iou(empty, integer_pixel_boxes(3, 0))
+    assert out.shape == (0, 3) and out.dtype == torch.float32
+    assert d2lssd.box_area(empty).shape == (0,)
+
+
+@pytest.mark.parametrize("fn", [d2lssd.box_area, d2lssd.box_corner_to_center, d2lssd.box_center_to_corner,
+                                d2lssd.clip_boxes])
+def test_integer_promotion_keeps_the_other_checks(fn):
+    with pytest.raises(ValueError, match="last dimension of 4"):
+        fn(torch.zeros(3, 5, dtype=torch.int64))
+    with pytest.raises(ValueError, match="floating-point or integer"):
+        fn(torch.zeros(3, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="contains NaN"):
+        fn(torch.tensor([[0.0, float("nan"), 1.0, 1.0]]))

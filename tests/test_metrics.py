@@ -257,3 +257,25 @@ def test_map_equals_a_reference_written_from_the_definition(seed):
     # The PR curve: interpolated precision never increases with recall.
     curve = r["precision"][0]
     assert torch.all(curve[:, 1:] <= curve[:, :-1] + 1e-7)
+
+
+def test_cls_eval_and_bbox_eval_have_d2ls_values():
+    # d2l.ai §14.7.3.2: cls_eval counts the anchors whose arg-max is the label (a float),
+    # bbox_eval sums |(labels - preds) * masks|; the training loop divides by numel().
+    cls_preds = torch.tensor([[[2.0, 1.0], [0.0, 3.0], [1.0, 0.5]],
+                              [[0.1, 0.2], [5.0, -1.0], [0.0, 0.0]]])  # arg-max 0, 1, 0 / 1, 0, 0
+    cls_labels = torch.tensor([[0, 1, 1], [0, 0, 0]])
+    assert d2lssd.cls_eval(cls_preds, cls_labels) == 4.0
+    assert isinstance(d2lssd.cls_eval(cls_preds, cls_labels), float)
+    assert 1 - d2lssd.cls_eval(cls_preds, cls_labels) / cls_labels.numel() == \
+        pytest.approx(class_error_all(cls_preds, cls_labels))
+    bbox_preds = torch.tensor([[0.5, -1.0, 2.0, 0.0, 9.0, 9.0, 9.0, 9.0]], requires_grad=True)
+    bbox_labels = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    bbox_masks = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]])
+    assert d2lssd.bbox_eval(bbox_preds, bbox_labels, bbox_masks) == 0.5 + 2.0 + 1.0 + 1.0  # masked: 9s ignored
+    assert d2lssd.bbox_eval(bbox_preds, bbox_labels, bbox_masks) / 8 == \
+        pytest.approx(bbox_mae_all(bbox_preds.detach(), bbox_labels, bbox_masks))
+    with pytest.raises(ValueError, match="cls_labels"):
+        d2lssd.cls_eval(cls_preds, cls_labels.float())
+    with pytest.raises(ValueError, match="same shape"):
+        d2lssd.bbox_eval(bbox_preds, bbox_labels, bbox_masks[:, :4])

@@ -215,3 +215,59 @@ def test_multibox_detection_orders_nearly_equal_scores():
     cls = torch.stack((1 - p, p))[None]
     out = d2lssd.multibox_detection(cls, torch.zeros(1, 8), anchors)
     assert out[0, :, 1].tolist() == sorted(p.tolist(), reverse=True)
+
+
+# --- integer input: promoted to the default float dtype ------------------------------------
+
+def _integer_boxes(n, seed, high=300):
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.randint(0, high, (n, 2), generator=g)
+    return torch.cat((xy, xy + torch.randint(1, 60, (n, 2), generator=g)), dim=1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_integer_boxes_and_scores_equal_torchvision_on_floats(seed):
+    # torchvision.ops.nms takes float boxes only: ours on integers equals it on their float values.
+    b = _integer_boxes(400, seed)
+    s = torch.rand(400, generator=torch.Generator().manual_seed(seed + 10))
+    for t in (0.3, 0.5):
+        assert torch.equal(d2lssd.nms(b, s, t), ops.nms(b.float(), s, t))
+        assert torch.equal(d2lssd.nms(b.int(), s, t), ops.nms(b.float(), s, t))
+    int_scores = torch.randint(0, 50, (400,), generator=torch.Generator().manual_seed(seed))  # many ties
+    assert torch.equal(d2lssd.nms(b, int_scores, 0.5), ops.nms(b.float(), int_scores.float(), 0.5))
+    idx = torch.randint(0, 4, (400,), generator=torch.Generator().manual_seed(seed + 20))
+    assert torch.equal(d2lssd.batched_nms(b, s, idx, 0.5), ops.batched_nms(b.float(), s, idx, 0.5))
+
+
+def test_batched_nms_and_nms_on_empty_integer_input():
+    boxes, idxs = torch.empty((0, 4), dtype=torch.int64), torch.empty((0,), dtype=torch.int64)
+    for scores in (torch.empty((0,)), torch.empty((0,), dtype=torch.int64)):
+        out = d2lssd.batched_nms(boxes, scores, idxs, 0.5)
+        want = ops.batched_nms(boxes, scores.float(), idxs, 0.5)  # torchvision accepts this one
+        assert out.dtype == want.dtype == torch.int64 and out.shape == want.shape == (0,)
+        assert d2lssd.nms(boxes, scores, 0.5).shape == (0,)
+
+
+def test_integer_input_keeps_the_other_checks():
+    with pytest.raises(ValueError, match="boxes has a degenerate box"):
+        d2lssd.nms(torch.tensor([[5, 0, 4, 1]]), torch.tensor([1]), 0.5)
+    with pytest.raises(ValueError, match="scores must have shape"):
+        d2lssd.nms(torch.zeros(3, 4, dtype=torch.int64), torch.zeros(2, dtype=torch.int64), 0.5)
+    with pytest.raises(ValueError, match="boxes must have 2 dimensions"):
+        d2lssd.batched_nms(torch.zeros(1, 3, 4, dtype=torch.int64), torch.zeros(1), torch.zeros(1, dtype=torch.int64), 0.5)
+    with pytest.raises(ValueError, match="scores must be a floating-point or integer tensor"):
+        d2lssd.nms(torch.zeros(2, 4), torch.zeros(2, dtype=torch.bool), 0.5)
+
+
+def test_multibox_detection_takes_d2ls_int64_offsets(d2l):
+    offset_preds = torch.tensor([0] * ANCHORS.numel())  # int64, as d2l.ai §14.4.4 builds it
+    args = (CLS_PROBS[None], offset_preds[None], ANCHORS[None])
+    out = d2lssd.multibox_detection(*args, nms_threshold=0.5)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, d2l.multibox_detection(*args, nms_threshold=0.5))
+    torch.testing.assert_close(out, d2lssd.multibox_detection(CLS_PROBS[None], offset_preds[None].float(),
+                                                              ANCHORS[None]))
+    with pytest.raises(ValueError, match="offset_preds must have shape"):
+        d2lssd.multibox_detection(CLS_PROBS[None], offset_preds[None, :-1], ANCHORS[None])
+    with pytest.raises(ValueError, match="anchors has a degenerate box"):
+        d2lssd.multibox_detection(CLS_PROBS[None], offset_preds[None], torch.tensor([[[5, 0, 4, 1]] * 4]))

@@ -73,3 +73,20 @@ def test_bad_input():
         d2lssd.offset_boxes(anchors, anchors, variances=(0.1, 0.0))
     with pytest.raises(ValueError, match="same device"):
         d2lssd.offset_inverse(anchors, torch.zeros(2, 4, device="meta"))
+
+
+def test_integer_inputs_are_promoted(d2l):
+    # d2l.ai §14.4.4 decodes int64 zero offsets; pixel anchors and boxes may be integers too.
+    anchors = torch.tensor([[10, 20, 50, 60], [0, 0, 30, 90]])
+    boxes = torch.tensor([[12, 18, 55, 61], [5, 5, 25, 80]])
+    enc = d2lssd.offset_boxes(anchors, boxes)
+    assert enc.dtype == torch.float32
+    torch.testing.assert_close(enc, d2lssd.offset_boxes(anchors.float(), boxes.float()), rtol=0, atol=0)
+    torch.testing.assert_close(enc, d2l.offset_boxes(anchors, boxes))
+    dec = d2lssd.offset_inverse(anchors, torch.zeros(2, 4, dtype=torch.int64))
+    assert dec.dtype == torch.float32 and torch.equal(dec, anchors.float())
+    torch.testing.assert_close(d2lssd.offset_inverse(anchors, enc), boxes.float(), rtol=0, atol=1e-4)  # eps in the log
+    with pytest.raises(ValueError, match="anchors must have positive width"):
+        d2lssd.offset_boxes(torch.tensor([[1, 1, 1, 5]]), torch.tensor([[1, 1, 2, 5]]))  # zero-width anchor
+    with pytest.raises(ValueError, match="offset_preds must be a floating-point or integer tensor"):
+        d2lssd.offset_inverse(anchors, torch.zeros(2, 4, dtype=torch.bool))

@@ -55,8 +55,9 @@ def test_show_bboxes_adds_one_rectangle_per_box(ax):
     show_image(np.zeros((100, 200, 3), dtype=np.uint8), ax=ax)
     boxes = torch.tensor([[10.0, 20.0, 50.0, 60.0], [0.0, 0.0, 200.0, 100.0], [5.5, 6.5, 7.5, 9.5],
                           [1.0, 2.0, 3.0, 4.0], [30.0, 30.0, 90.0, 80.0], [0.0, 0.0, 1.0, 1.0]])
-    rects = show_bboxes(ax, boxes, labels=["a", "b", "c"])
-    assert len(rects) == 6 and rects_of(ax) == rects
+    assert show_bboxes(ax, boxes, labels=["a", "b", "c"]) is None  # as d2l's: nothing to print
+    rects = rects_of(ax)
+    assert len(rects) == 6
     for rect, (x1, y1, x2, y2) in zip(rects, boxes.tolist()):
         assert rect.get_xy() == pytest.approx((x1, y1))
         assert rect.get_width() == pytest.approx(x2 - x1)
@@ -73,12 +74,30 @@ def test_show_bboxes_adds_one_rectangle_per_box(ax):
 
 
 def test_show_bboxes_single_label_and_colour_and_empty(ax):
-    rects = show_bboxes(ax, [[1, 2, 3, 4], [5, 6, 7, 8]], labels="dog", colors="w")
+    show_bboxes(ax, [[1, 2, 3, 4], [5, 6, 7, 8]], labels="dog", colors="w")
+    rects = rects_of(ax)
     assert [r.get_edgecolor() for r in rects] == [to_rgba("w")] * 2
     assert [t.get_text() for t in ax.texts] == ["dog"]
     assert ax.texts[0].get_color() == "k"  # black text on a white label box
-    assert show_bboxes(ax, torch.zeros(0, 4)) == []
+    show_bboxes(ax, torch.zeros(0, 4))
     assert len(rects_of(ax)) == 2
+
+
+def test_show_bboxes_and_bbox_to_rect_take_tensors_that_require_grad(ax):
+    # d2l's SSD section draws network outputs as they are: a list of (4,) tensors
+    # that require grad, scaled to pixels (d2l detaches them in d2l.numpy).
+    w = torch.tensor([10.0, 20.0, 50.0, 60.0], requires_grad=True)
+    row = w * 2
+    show_bboxes(ax, [row, row + 1], "0.90", "w")
+    show_bboxes(ax, torch.stack((row, row)))
+    assert [r.get_xy() for r in rects_of(ax)] == [(20.0, 40.0), (21.0, 41.0), (20.0, 40.0), (20.0, 40.0)]
+    assert [r.get_width() for r in rects_of(ax)] == [80.0] * 4
+    assert [t.get_text() for t in ax.texts] == ["0.90"]
+    rect = bbox_to_rect(row, "b")
+    assert (rect.get_xy(), rect.get_width(), rect.get_height()) == ((20.0, 40.0), 80.0, 80.0)
+    rect = bbox_to_rect(list(row), "b")  # four 0-d tensors that require grad
+    assert (rect.get_xy(), rect.get_width(), rect.get_height()) == ((20.0, 40.0), 80.0, 80.0)
+    assert row.requires_grad  # drawing did not change the caller's tensor
 
 
 @pytest.mark.parametrize("bad", [torch.zeros(3, 5), torch.zeros(4), [[0, 0, 1, float("nan")]]])

@@ -398,15 +398,36 @@ def generate_bananas(root: str | os.PathLike, num_train: int = 1000, num_val: in
 
 # --- reading (the same code for real and generated data) -------------------------------
 
-def read_data_bananas(root: str | os.PathLike, is_train: bool = True
+def _check_is_train(is_train) -> bool:
+    # d2l's order puts is_train first; a folder there is an old-order call or a
+    # slip, and bool(path) is True: fail loudly instead of reading the wrong data.
+    if isinstance(is_train, (str, bytes, os.PathLike)):
+        raise ValueError(f"is_train must be a bool, got the path {is_train!r}: the arguments are "
+                         "in d2l's order, (is_train=True, root=None); pass the folder as root=...")
+    return bool(is_train)
+
+
+def _default_source() -> DataSource:
+    """The data ``load_data_bananas(batch_size)`` uses with its defaults; prints its line."""
+    data_source = _obtain(None, "auto", 0, 1000, 100)
+    print(data_source.description, flush=True)
+    return data_source
+
+
+def read_data_bananas(is_train: bool = True, root: str | os.PathLike | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Read one split of the banana detection data set.
 
     Args:
+        is_train: read ``bananas_train`` if true, else ``bananas_val``
+            (first, as in d2l: ``read_data_bananas(True)`` is d2l's call).
         root: the data folder holding ``bananas_train/`` and ``bananas_val/``
             (the real data's ``banana-detection`` folder, or the folder written
-            by :func:`generate_bananas`).
-        is_train: read ``bananas_train`` if true, else ``bananas_val``.
+            by :func:`generate_bananas`). Default ``None``: the data that
+            :func:`load_data_bananas` uses with its defaults (the real data
+            downloaded to the cache folder, or generated data with seed 0
+            where it cannot be downloaded or ``D2LSSD_OFFLINE=1``), obtained
+            the same way and announced by the same printed line.
 
     Returns:
         ``(images, labels)``: ``images`` a uint8 tensor ``(N, 3, H, W)`` (RGB;
@@ -420,7 +441,8 @@ def read_data_bananas(root: str | os.PathLike, is_train: bool = True
     Raises:
         FileNotFoundError: ``label.csv`` or an image it names is missing
             (the message names the file and the row).
-        ValueError: ``label.csv`` is malformed: a header other than
+        ValueError: ``is_train`` is a path (the old order ``(root,
+            is_train)``); ``label.csv`` is malformed: a header other than
             ``img_name,label,xmin,ymin,xmax,ymax``, no rows, a row with the
             wrong number of fields, an image name with a path separator, a
             class that is not an integer >= 0, a coordinate that is not a
@@ -428,11 +450,18 @@ def read_data_bananas(root: str | os.PathLike, is_train: bool = True
             or ``ymax <= ymin``, or images of different sizes. The message
             names the file and its line number.
 
-    Source: d2l.ai §14.6 ``read_data_bananas`` (same return values, with
-    validation; d2l returns the images as a list).
+    With ``root=None`` it also raises what :func:`load_data_bananas` raises
+    for ``source="auto"``.
+
+    Source: d2l.ai §14.6 ``read_data_bananas`` (same name, argument and
+    return values, plus ``root`` and validation; d2l returns the images as a
+    list).
     """
     from PIL import Image
 
+    is_train = _check_is_train(is_train)
+    if root is None:
+        root = _default_source().root
     folder = Path(root) / (_SPLITS[0] if is_train else _SPLITS[1])
     csv_path = folder / "label.csv"
     if not csv_path.is_file():
@@ -497,25 +526,32 @@ class BananasDataset(torch.utils.data.Dataset):
     (class, xmin, ymin, xmax, ymax) normalized to [0, 1].
 
     Args:
-        root: the data folder (see :func:`read_data_bananas`).
-        is_train: the training split if true, else the validation split.
+        is_train: the training split if true, else the validation split
+            (first, as in d2l: ``BananasDataset(is_train=True)``).
+        root: the data folder (see :func:`read_data_bananas`); default
+            ``None``: the data :func:`load_data_bananas` uses with its
+            defaults, obtained and announced the same way.
 
     Attributes:
+        root: the data folder read; is_train: the split;
         features: uint8 tensor ``(N, 3, H, W)``; labels: float32 ``(N, 1, 5)``;
         data_source: a :class:`DataSource` when made by
-        :func:`load_data_bananas`, else ``None``.
+        :func:`load_data_bananas` or with ``root=None``, else ``None``.
 
     Raises:
         What :func:`read_data_bananas` raises.
 
-    Source: d2l.ai §14.6 ``BananasDataset`` (without its print).
+    Source: d2l.ai §14.6 ``BananasDataset`` (same first argument, plus
+    ``root``; without d2l's "read N training examples" print).
     """
 
-    def __init__(self, root: str | os.PathLike, is_train: bool = True):
-        self.root = Path(root)
+    def __init__(self, is_train: bool = True, root: str | os.PathLike | None = None):
+        is_train = _check_is_train(is_train)
+        data_source = _default_source() if root is None else None
+        self.root = Path(root) if root is not None else Path(data_source.root)
         self.is_train = is_train
-        self.features, self.labels = read_data_bananas(root, is_train)
-        self.data_source = None
+        self.features, self.labels = read_data_bananas(is_train, self.root)
+        self.data_source = data_source
 
     def __getitem__(self, idx):
         return self.features[idx].float(), self.labels[idx]
@@ -535,11 +571,26 @@ def _offline() -> bool:
     return os.environ.get("D2LSSD_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
+def _shown(path) -> str:
+    """``path`` for the printed line: the home folder as ``~``, so pages name no build machine's paths."""
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home) else text
+
+
+def _why_not_downloaded(e: BaseException) -> str:
+    """A short, path-free reason, e.g. ``URLError: Name or service not known``."""
+    cause = e.__cause__ if e.__cause__ is not None else e
+    reason = getattr(cause, "reason", cause)  # URLError wraps the socket error
+    text = getattr(reason, "strerror", None) or (reason if isinstance(reason, str) else "")
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
 def _generated(base: Path, seed: int, num_train: int, num_val: int, why: str) -> DataSource:
     root = generate_bananas(base / f"banana-detection-generated-seed{seed}",
                             num_train, num_val, seed)
     return DataSource("generated", root,
-                      f"generated offline banana data (seed {seed}) at {root} — {why}")
+                      f"generated offline banana data (seed {seed}) at {_shown(root)} — {why}")
 
 
 def _obtain(root, source: str, seed: int, num_train: int, num_val: int) -> DataSource:
@@ -561,9 +612,9 @@ def _obtain(root, source: str, seed: int, num_train: int, num_val: int) -> DataS
         if source == "real":
             raise
         return _generated(base, seed, num_train, num_val,
-                          f"the real data could not be downloaded: {type(e).__name__}: {e}")
+                          f"the real data could not be downloaded ({_why_not_downloaded(e)})")
     return DataSource("real", data_dir,
-                      f"real d2l banana data from {data_dir} (downloaded from {url}, "
+                      f"real d2l banana data from {_shown(data_dir)} (downloaded from {url}, "
                       f"SHA-1 verified)")
 
 
@@ -613,8 +664,8 @@ def load_data_bananas(batch_size: int, root: str | os.PathLike | None = None,
     """
     data_source = _obtain(root, source, seed, num_train, num_val)
     print(data_source.description, flush=True)
-    train = BananasDataset(data_source.root, is_train=True)
-    val = BananasDataset(data_source.root, is_train=False)
+    train = BananasDataset(is_train=True, root=data_source.root)
+    val = BananasDataset(is_train=False, root=data_source.root)
     g = torch.Generator()
     g.manual_seed(seed)
     train_iter = torch.utils.data.DataLoader(train, batch_size, shuffle=True,
