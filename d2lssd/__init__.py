@@ -9,13 +9,15 @@ from .anchors import SSD300_CONFIG, multibox_prior, ssd_default_boxes, ssd_scale
 from .boxes import box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes
 from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
                    load_data_bananas, read_data_bananas)
+from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_pennfudan,
+                   load_data_pennfudan, obtain_pennfudan, read_pennfudan, split_pennfudan)
 from .device import describe_device, try_gpu
 from .losses import (MultiBoxLoss, calc_loss, focal_loss, hard_negative_mining, multibox_loss,
                      sigmoid_focal_loss, smooth_l1, ssd_loss)
 from .matching import assign_anchor_to_bbox, multibox_target
 from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, class_error_all,
                       class_error_positive, cls_eval, mean_average_precision)
-from .models import TinySSD
+from .models import SSDResNet34, TinySSD
 from .nms import batched_nms, multibox_detection, nms
 from .offsets import offset_boxes, offset_inverse
 from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
@@ -34,6 +36,8 @@ __all__ = [
     "box_area", "box_center_to_corner", "box_corner_to_center", "box_iou", "clip_boxes",
     "BananasDataset", "DataSource", "DownloadError", "download_extract", "generate_bananas",
     "load_data_bananas", "read_data_bananas",
+    "PennFudanDataset", "collate_ssd", "download_pennfudan", "generate_pennfudan",
+    "load_data_pennfudan", "obtain_pennfudan", "read_pennfudan", "split_pennfudan",
     "describe_device", "try_gpu",
     "MultiBoxLoss", "calc_loss", "focal_loss", "hard_negative_mining", "multibox_loss",
     "sigmoid_focal_loss", "smooth_l1", "ssd_loss",
@@ -41,7 +45,7 @@ __all__ = [
     "Accumulator", "bbox_mae_all", "bbox_mae_positive", "class_error_all", "class_error_positive",
     "cls_eval", "bbox_eval",
     "mean_average_precision",
-    "TinySSD",
+    "SSDResNet34", "TinySSD",
     "LOSS_SCHEDULES", "RECIPES", "train_recipe",
     "TINYSSD_SCHEDULES", "pick_schedule", "History", "evaluate_ap", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
     "batched_nms", "multibox_detection", "nms",

@@ -215,3 +215,19 @@ def test_download_extract_with_a_hub_entry(tmp_path, monkeypatch):
     assert dl.download_extract("toy-data", cache_dir=cache) == data_dir
     with pytest.raises(ValueError, match="did not contain the folder 'other'"):
         dl.download_extract("toy-data", folder="other", cache_dir=cache)
+
+
+def test_download_verifies_an_md5_instead_of_a_sha1(tmp_path):
+    src = tmp_path / "src" / "data.zip"
+    src.parent.mkdir()
+    src.write_bytes(b"pedestrians" * 1000)
+    md5 = hashlib.md5(src.read_bytes()).hexdigest()
+    path = dl.download(src.as_uri(), md5=md5, cache_dir=tmp_path / "cache")
+    assert path.read_bytes() == src.read_bytes()
+    with pytest.raises(dl.DownloadError, match="expected MD5"):
+        dl.download(src.as_uri(), md5="0" * 32, cache_dir=tmp_path / "other")
+    assert list((tmp_path / "other").iterdir()) == []  # nothing left behind
+    with pytest.raises(ValueError, match="md5 must be 32 hex digits"):
+        dl.download(src.as_uri(), md5=md5[:-1], cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="not both"):
+        dl.download(src.as_uri(), sha1=dl.sha1sum(src), md5=md5, cache_dir=tmp_path / "cache")

@@ -91,25 +91,44 @@ _default_cache_dir = cache_dir  # `download` has an argument of the same name
 _urlopen = urllib.request.urlopen
 
 
-def _resolve(name_or_url: str, sha1: str | None) -> tuple[str, str]:
+_NAMES = {"sha1": "SHA-1", "md5": "MD5"}
+
+
+def _filehash(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _resolve(name_or_url: str, sha1: str | None, md5: str | None = None) -> tuple[str, str, str]:
+    """``(url, algorithm, expected hex digest)``; ValueError on a missing or malformed checksum."""
+    if sha1 and md5:
+        raise ValueError("give one checksum, sha1 or md5, not both")
     if name_or_url in DATA_HUB:
         url, hub_sha1 = DATA_HUB[name_or_url]
-        sha1 = sha1 or hub_sha1
+        if not md5:
+            sha1 = sha1 or hub_sha1
     elif "://" in name_or_url:
         url = name_or_url
     else:
         raise ValueError(f"{name_or_url!r} is neither a URL nor a name in DATA_HUB "
                          f"(known names: {sorted(DATA_HUB)})")
-    if not sha1:
-        raise ValueError(f"a SHA-1 checksum is required to download {url}")
-    sha1 = sha1.lower()
-    if len(sha1) != 40 or any(c not in "0123456789abcdef" for c in sha1):
-        raise ValueError(f"sha1 must be 40 hex digits, got {sha1!r}")
-    return url, sha1
+    if md5:
+        algorithm, digest, digits = "md5", md5.lower(), 32
+    elif sha1:
+        algorithm, digest, digits = "sha1", sha1.lower(), 40
+    else:
+        raise ValueError(f"a SHA-1 checksum is required to download {url} (or md5=)")
+    if len(digest) != digits or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{algorithm} must be {digits} hex digits, got {digest!r}")
+    return url, algorithm, digest
 
 
 def download(name_or_url: str, sha1: str | None = None,
-             cache_dir: str | os.PathLike | None = None, timeout: float = 30.0) -> Path:
+             cache_dir: str | os.PathLike | None = None, timeout: float = 30.0, *,
+             md5: str | None = None) -> Path:
     """Download a file once, verify its SHA-1, and return its local path.
 
     If ``cache_dir/<file name>`` exists and its SHA-1 equals ``sha1`` it is
@@ -129,13 +148,15 @@ def download(name_or_url: str, sha1: str | None = None,
         cache_dir: folder to keep the file in (created if needed); default
             :func:`cache_dir`.
         timeout: seconds to wait for the connection and for each read.
+        md5: expected MD5 (32 hex digits) instead of ``sha1``, for files
+            whose publisher gives only an MD5 (``PennFudanPed.zip``).
 
     Returns:
         ``Path`` of the verified file.
 
     Raises:
-        ValueError: unknown name, missing or malformed ``sha1``, or a URL
-            without a file name.
+        ValueError: unknown name, missing or malformed ``sha1`` / ``md5``,
+            both given, or a URL without a file name.
         DownloadError: the network failed (``URLError``, timeout, connection
             reset mid-stream), the transfer was shorter than announced, or the
             downloaded bytes do not have the expected SHA-1. The temporary file
@@ -144,20 +165,20 @@ def download(name_or_url: str, sha1: str | None = None,
     Source: d2l.ai ``d2l.download`` (same cache check), plus streaming,
     verification after download and the atomic rename.
     """
-    url, sha1 = _resolve(name_or_url, sha1)
+    url, algorithm, digest = _resolve(name_or_url, sha1, md5)
     fname = PurePosixPath(urllib.parse.urlsplit(url).path).name
     if not fname:
         raise ValueError(f"cannot take a file name from the URL {url!r}")
     folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / fname
-    if target.is_file() and sha1sum(target) == sha1:
+    if target.is_file() and _filehash(target, algorithm) == digest:
         return target
 
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{fname}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        h = hashlib.sha1(usedforsecurity=False)
+        h = hashlib.new(algorithm, usedforsecurity=False)
         received = 0
         expected = None
         with os.fdopen(fd, "wb") as out:
@@ -178,8 +199,8 @@ def download(name_or_url: str, sha1: str | None = None,
             raise DownloadError(f"incomplete download of {url}: got {received} bytes, "
                                 f"the server announced {expected}")
         got = h.hexdigest()
-        if got != sha1:
-            raise DownloadError(f"checksum mismatch for {url}: expected SHA-1 {sha1}, "
+        if got != digest:
+            raise DownloadError(f"checksum mismatch for {url}: expected {_NAMES[algorithm]} {digest}, "
                                 f"got {got} ({received} bytes); the file was discarded")
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache file need not be
         os.replace(tmp, target)
