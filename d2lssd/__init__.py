@@ -27,7 +27,7 @@ from .recipes import LOSS_SCHEDULES, RECIPES, train_recipe
 from .train import (TINYSSD_SCHEDULES, History, evaluate_ap, evaluate_ssd, load_checkpoint, pick_schedule, predict,
                     save_checkpoint, train_ssd)
 from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw_iou, draw_losses, draw_nms,
-                      iou_explorer, loss_explorer, nms_explorer)
+                      iou_explorer, loss_explorer, nms_explorer, static_explorer)
 
 __version__ = "0.1.0"
 
@@ -55,5 +55,5 @@ __all__ = [
     "show_image",
     "draw_losses", "loss_explorer",
     "anchor_explorer", "detections_like_boxes", "draw_anchors", "draw_iou", "draw_nms",
-    "iou_explorer", "nms_explorer",
+    "iou_explorer", "nms_explorer", "static_explorer",
 ]

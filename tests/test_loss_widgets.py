@@ -63,6 +63,29 @@ def test_loss_explorer_redraws_on_slider_change():
     i = int(torch.argmin((w.result["x"] - 1.0).abs()))
     xi = w.result["x"][i].item()  # about 1, inside the quadratic zone |x| < beta = 4
     assert w.result["smooth_l1_sigma"][i].item() == pytest.approx(0.5 * xi ** 2 / 4, rel=1e-9)
-    assert len(plt.get_fignums()) == 1
+    assert plt.get_fignums() == []  # explorers draw off-screen
     plt.close("all")
     assert d2lssd.loss_explorer is loss_explorer and math.isfinite(float(w.result["focal"].sum()))
+
+
+def test_static_loss_explorer_has_a_frame_per_combination_and_the_package_curves():
+    row = loss_explorer(static=True)
+    left, right = row.parts
+    assert len(left.frames) == 4 * 4 and len(right.frames) == 3 * 5
+    assert all(f.startswith("data:image/png;base64,") for f in left.frames + right.frames)
+    # the frame for sigma = 2, beta = 0.25 draws one function twice (beta = 1/sigma^2)
+    k = left.combos.index({"sigma": 2.0, "beta": 0.25})
+    torch.testing.assert_close(left.results[k]["smooth_l1_sigma"], left.results[k]["smooth_l1_beta"])
+    k = right.combos.index({"alpha": 0.5, "gamma": 0.0})
+    torch.testing.assert_close(right.results[k]["focal"], right.results[k]["cross_entropy"])
+    torch.testing.assert_close(right.results[k]["focal_object"], 0.5 * right.results[k]["cross_entropy"])
+    html = row._repr_html_()
+    assert html.count('class="d2lssd-explorer"') == 2 and html.count('type="range"') == 4
+    assert plt.get_fignums() == []
+
+
+def test_loss_explorer_follows_the_book_environment(monkeypatch):
+    monkeypatch.setenv(d2lssd.widgets.STATIC_ENV, "1")
+    assert isinstance(loss_explorer(), d2lssd.widgets.StaticExplorerRow)
+    monkeypatch.setenv(d2lssd.widgets.STATIC_ENV, "")
+    assert not isinstance(loss_explorer(), d2lssd.widgets.StaticExplorerRow)

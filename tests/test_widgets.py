@@ -17,8 +17,9 @@ import torchvision.ops  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import d2lssd  # noqa: E402
-from d2lssd.widgets import (anchor_explorer, detections_like_boxes, draw_anchors,  # noqa: E402
-                            draw_iou, draw_nms, iou_explorer, nms_explorer)
+from d2lssd.widgets import (STATIC_ENV, StaticExplorer, anchor_explorer,  # noqa: E402
+                            detections_like_boxes, draw_anchors, draw_iou, draw_nms, iou_explorer,
+                            nms_explorer, static_explorer)
 
 IMAGE = np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8)  # H=60, W=90
 
@@ -73,9 +74,9 @@ def test_draw_anchors_pixel_and_errors(ax):
 
 def test_anchor_explorer_reruns_on_slider_change():
     w = anchor_explorer(IMAGE, fmap_size=4)
-    assert isinstance(w, ipywidgets.interactive)
+    assert isinstance(w, ipywidgets.VBox)
     size, ratio, i, j, out = w.children
-    assert isinstance(out, ipywidgets.Output)
+    assert isinstance(out, ipywidgets.Image) and bytes(out.value).startswith(b"\x89PNG")
     assert (size.min, size.max) == (0.05, 1.0) and isinstance(ratio, ipywidgets.FloatLogSlider)
     assert ratio.min == -2 and ratio.max == 2 and ratio.base == 2  # 0.25 to 4
     assert (i.max, j.max) == (3, 3)
@@ -90,7 +91,7 @@ def test_anchor_explorer_reruns_on_slider_change():
     i.value, j.value = 0, 1
     c = d2lssd.box_corner_to_center(w.result)[0, :2]
     torch.testing.assert_close(c, torch.tensor([1.5 / 4 * 90, 0.5 / 4 * 60]), rtol=0, atol=1e-4)
-    assert len(plt.get_fignums()) == 1  # each update replaces the previous figure
+    assert plt.get_fignums() == []  # drawn off-screen: no pyplot figure left open
 
 
 # ---------------------------------------------------------------- IoU
@@ -137,7 +138,7 @@ def test_draw_iou_rejects_bad_boxes(ax, bad):
 def test_iou_explorer_reruns_on_slider_change():
     w = iou_explorer()
     dx, dy, scale, out = w.children
-    assert isinstance(out, ipywidgets.Output)
+    assert isinstance(out, ipywidgets.Image)
     a = torch.tensor([[30.0, 30.0, 70.0, 70.0]], dtype=torch.float64)
 
     def expected():
@@ -152,7 +153,7 @@ def test_iou_explorer_reruns_on_slider_change():
     assert w.result == pytest.approx(0.25)  # nested box with a quarter of the area
     dx.value = 60.0
     assert w.result == 0.0
-    assert len(plt.get_fignums()) == 1
+    assert plt.get_fignums() == []
 
 
 # ---------------------------------------------------------------- NMS
@@ -228,10 +229,95 @@ def test_nms_explorer_reruns_on_slider_change():
     boxes, scores, _ = detections_like_boxes(GT, n_per_object=8, seed=0, jitter=0.15)
     w = nms_explorer(IMAGE, boxes, scores)
     threshold, out = w.children
-    assert isinstance(out, ipywidgets.Output) and (threshold.min, threshold.max) == (0.0, 1.0)
+    assert isinstance(out, ipywidgets.Image) and (threshold.min, threshold.max) == (0.0, 1.0)
     assert torch.equal(w.result, torchvision.ops.nms(boxes, scores, 0.5))
     for t in (0.0, 0.2, 0.9, 1.0):
         threshold.value = t
         assert torch.equal(w.result, torchvision.ops.nms(boxes, scores, t))
     assert len(w.result) == len(boxes)  # threshold 1 suppresses nothing (no duplicate boxes)
-    assert len(plt.get_fignums()) == 1
+    assert plt.get_fignums() == []
+
+
+def test_image_updates_when_a_slider_moves():
+    w = nms_explorer(None, GT, torch.tensor([0.9, 0.8, 0.7]))
+    threshold, image = w.children
+    before = image.value
+    threshold.value = 0.0
+    assert bytes(image.value) != bytes(before) and bytes(image.value).startswith(b"\x89PNG")
+
+
+# ---------------------------------------------------------------- static explorers
+
+def _frame_bytes(uri):
+    import base64
+
+    head, data = uri.split(",", 1)
+    assert head in ("data:image/png;base64", "data:image/jpeg;base64")
+    return base64.b64decode(data)
+
+
+def test_static_explorer_grid_order_html_and_results():
+    calls = []
+
+    def draw(ax, a, b):
+        calls.append((a, b))
+        ax.plot([0, 1], [a, b])
+        return a * 10 + b
+
+    e = static_explorer(draw, (2, 2), {"a": [1, 2], "b": [0, 5, 7]}, initial={"b": 6},
+                        labels={"a": "alpha"}, title="demo")
+    assert isinstance(e, StaticExplorer)
+    assert calls == [(1, 0), (1, 5), (1, 7), (2, 0), (2, 5), (2, 7)]  # last control fastest
+    assert e.results == [10, 15, 17, 20, 25, 27]
+    assert e.combos[e.initial] == {"a": 1, "b": 5}  # middle of [1, 2] is 1; 6 -> nearest 5
+    assert len(set(e.frames)) == 6 and all(_frame_bytes(f).startswith(b"\x89PNG") for f in e.frames)
+    html = e._repr_html_()
+    assert html.count('type="range"') == 2 and 'class="d2lssd-explorer"' in html
+    assert "alpha" in html and "demo" in html and e.frames[e.initial] in html
+    assert "http://" not in html and "https://" not in html  # nothing to fetch
+    assert plt.get_fignums() == []
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(controls={}), "at least one control"),
+    (dict(controls={"a": []}), "no values"),
+    (dict(controls={"a": list(range(30)), "b": list(range(30))}), "max_frames"),
+    (dict(controls={"a": [1]}, initial={"z": 1}), "unknown controls"),
+    (dict(controls={"a": [1]}, fmt="gif"), "fmt"),
+])
+def test_static_explorer_rejects_bad_grids(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        static_explorer(lambda ax, **v: None, (2, 2), **kwargs)
+
+
+def test_static_versions_of_the_explorers(monkeypatch):
+    boxes, scores, _ = detections_like_boxes(GT, n_per_object=4, seed=0, jitter=0.15)
+    e = nms_explorer(IMAGE, boxes, scores, static=True)
+    assert e.names == ["iou_threshold"] and len(e.frames) == 21
+    for combo, keep in zip(e.combos, e.results):
+        assert torch.equal(keep, torchvision.ops.nms(boxes, scores, combo["iou_threshold"]))
+    assert e.combos[e.initial] == {"iou_threshold": 0.5}
+    assert _frame_bytes(e.frames[0])[:2] == b"\xff\xd8"  # a JPEG: there is a photo under the boxes
+    # the environment variable the book build sets picks the static version
+    monkeypatch.setenv(STATIC_ENV, "1")
+    assert isinstance(nms_explorer(None, boxes, scores), StaticExplorer)
+    assert isinstance(nms_explorer(None, boxes, scores, static=False), ipywidgets.VBox)
+    monkeypatch.delenv(STATIC_ENV)
+    assert isinstance(nms_explorer(None, boxes, scores), ipywidgets.VBox)
+
+
+def test_static_iou_and_anchor_explorers_cover_their_grids():
+    e = iou_explorer(static=True)
+    assert e.names == ["dx", "dy", "scale"] and len(e.frames) == 9 * 9 * 4
+    start = e.combos[e.initial]
+    assert (start["dx"], start["dy"], start["scale"]) == (10.0, 10.0, 1.0)
+    assert e.results[e.initial] == pytest.approx(900 / 2300)  # 30x30 overlap of two 40x40 boxes
+    a = anchor_explorer(IMAGE, fmap_size=(2, 3), static=True)
+    assert a.names == ["size", "ratio", "i", "j"] and len(a.frames) == 3 * 3 * 2 * 3
+    assert all(r.shape == (1, 4) for r in a.results)
+
+
+def test_draw_nms_without_text(ax):
+    boxes, scores, _ = detections_like_boxes(GT, n_per_object=5, seed=0, jitter=0.15)
+    keep = draw_nms(ax, IMAGE, boxes, scores, 0.7, show_scores=False)
+    assert len(ax.texts) == 0 and len(solid_and_dashed(ax)[0]) == len(keep)
