@@ -347,6 +347,11 @@ def mean_average_precision(detections, targets, iou_thresholds: Sequence[float] 
             thresholds outside [0, 1] or ``max_detections < 10``.
         ModuleNotFoundError: torchmetrics or pycocotools is not installed.
 
+    Under ``torch.distributed`` the result is still that of the given
+    detections only (the torchmetrics object is made with
+    ``sync_on_compute=False``: it never gathers other processes' states, so
+    rank 0 can evaluate alone while the other ranks train on).
+
     Source: COCO detection evaluation (Lin et al. 2014; pycocotools
     ``COCOeval``) via ``torchmetrics.detection.MeanAveragePrecision``.
     """
@@ -367,7 +372,8 @@ def mean_average_precision(detections, targets, iou_thresholds: Sequence[float] 
 
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", iou_thresholds=ious,
                                   max_detection_thresholds=[1, 10, int(max_detections)],
-                                  extended_summary=True, backend="pycocotools")
+                                  extended_summary=True, backend="pycocotools",
+                                  sync_on_compute=False)  # these detections only: no all_gather under DDP
     metric.warn_on_many_detections = False
     preds = [{"boxes": d[:, 2:6].float(), "scores": d[:, 1].float(), "labels": d[:, 0].long()} for d in dets]
     target = [{"boxes": g[:, 1:5].float(), "labels": g[:, 0].long()} for g in gts]

@@ -240,6 +240,9 @@ def _epoch_line(r: dict, num_epochs: int, device) -> str:
     if not math.isnan(r.get("val_loss", math.nan)):
         line += (f" | val loss {_fmt(r['val_loss'])}, class err pos {_fmt(r['val_class_error_pos'], True)} "
                  f"(all {_fmt(r['val_class_error_all'], True)}), bbox MAE pos {_fmt(r['val_bbox_mae_pos'])}")
+    for key in ("val_AP50", "val_AP"):
+        if key in r:
+            line += f", {key[4:]} {_fmt(r[key])}"
     line += f" | {r['throughput']:.1f} img/s on {device}"
     return line
 
@@ -388,6 +391,13 @@ def _net_device(net: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def _unwrap(net: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (else ``net``)."""
+    if isinstance(net, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        return net.module
+    return net
+
+
 def _len(it) -> int | None:
     try:
         return len(it)
@@ -399,7 +409,9 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
               optimizer: torch.optim.Optimizer | None = None, lr: float = 0.2, weight_decay: float = 5e-4,
               device=None, amp: bool = False, checkpoint_path=None, resume: bool = False,
               progress: bool = True, plot="auto", loss_fn: Callable = ssd_loss,
-              iou_threshold: float = 0.5, lr_scheduler=None, channels_last: bool = False) -> History:
+              iou_threshold: float = 0.5, lr_scheduler=None, channels_last: bool = False,
+              epoch_callback: Callable | None = None, best_checkpoint_path=None, best_metric: str = "val_AP50",
+              checkpoint_extra: dict | None = None, distributed: bool | None = None) -> History:
     """Train an SSD model: d2l's TinySSD loop with honest metrics, checkpoints and a live plot.
 
     Each step: forward, :func:`d2lssd.multibox_target` on the model's anchors,
@@ -447,7 +459,35 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         channels_last: store the model's weights and pass the images in the
             ``channels_last`` memory format (faster convolutions on CPUs with
             oneDNN and on CUDA with mixed precision; same results up to
-            float rounding). The model is left in that format.
+            float rounding). The model is left in that format. A model wrapped
+            in ``DistributedDataParallel`` must be converted before wrapping.
+        epoch_callback: optional ``epoch_callback(model, record, history)``
+            called after each epoch's validation (on rank 0 only when
+            distributed), with the unwrapped model, the epoch's record (a dict,
+            see :class:`History`) and the history so far (without this
+            epoch); a returned dict is merged into the record before it is
+            stored, checkpointed and printed (e.g. ``{"val_AP50": 0.8}``).
+        best_checkpoint_path: if given, a checkpoint is also written
+            (atomically) there whenever the record's ``best_metric`` is finite
+            and higher than in every earlier epoch of the history (resumed
+            epochs included): the best model so far.
+        best_metric: the record key maximised for ``best_checkpoint_path``
+            (default ``"val_AP50"``, as set by an ``epoch_callback``).
+        checkpoint_extra: more picklable entries stored in every checkpoint
+            (e.g. the model's configuration), see :func:`save_checkpoint`.
+        distributed: ``None`` (default): distributed when a
+            ``torch.distributed`` process group is initialized (e.g. under
+            ``torchrun``). Then ``net`` may be a
+            ``DistributedDataParallel`` model; each step's loss and metric
+            sums are added over all processes (``all_reduce``), so records,
+            throughput (images/s of all processes together) and the NaN check
+            are global; validation, ``epoch_callback``, checkpoints,
+            printing, plots and the progress bar run on rank 0 only (other
+            ranks return a history without validation entries). Every rank
+            loads ``checkpoint_path`` when resuming. In every mode, when
+            ``train_iter.sampler`` has ``set_epoch`` (a
+            ``DistributedSampler``), it is called with the 0-based epoch
+            before each epoch, so each epoch gets a new, reproducible order.
 
     Returns:
         :class:`History` with one record per epoch (see there for keys and
@@ -460,7 +500,8 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
             the model equals its state before that batch.
         ValueError: a batch that is not ``(images, labels)``, bad labels (from
             :func:`d2lssd.multibox_target`), an epoch without any image,
-            ``resume`` without ``checkpoint_path``, an unknown ``plot``.
+            ``resume`` without ``checkpoint_path``, an unknown ``plot``,
+            ``distributed=True`` without an initialized process group.
 
     Warns:
         RuntimeWarning: an empty batch (``B = 0``) is skipped with a warning;
@@ -483,24 +524,36 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         raise ValueError(f"num_epochs must be a non-negative integer, got {num_epochs}")
     num_epochs = int(num_epochs)
     device = torch.device(device) if device is not None else try_gpu()
+    import torch.distributed as dist
+
+    if distributed is None:
+        distributed = dist.is_available() and dist.is_initialized()
+    elif distributed and not (dist.is_available() and dist.is_initialized()):
+        raise ValueError("distributed=True needs an initialized torch.distributed process group")
+    is_main = (not distributed) or dist.get_rank() == 0
+    model = _unwrap(net)
+    if not is_main:
+        mode, progress, val_iter, epoch_callback = None, False, None, None
     use_amp = bool(amp)
     if use_amp and device.type != "cuda":
         warnings.warn(f"amp=True needs CUDA; training in float32 on {device}", RuntimeWarning, stacklevel=2)
         use_amp = False
 
     net.to(device)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    channels_last = _is_channels_last(net)
+    if channels_last and not _is_channels_last(model):
+        model.to(memory_format=torch.channels_last)
+    channels_last = _is_channels_last(model)
     if optimizer is None:
         optimizer = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
     history = History(meta={"device": str(device), "amp": use_amp, "optimizer": type(optimizer).__name__,
                             "loss_fn": getattr(loss_fn, "__name__", repr(loss_fn)),
                             "channels_last": channels_last})
+    if distributed:
+        history.meta["world_size"] = dist.get_world_size()
     start_epoch = 0
     if resume and Path(checkpoint_path).is_file():
-        start_epoch, history, state = load_checkpoint(checkpoint_path, net, optimizer, map_location=device)
+        start_epoch, history, state = load_checkpoint(checkpoint_path, model, optimizer, map_location=device)
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         if lr_scheduler is not None and state.get("lr_scheduler"):
@@ -512,13 +565,17 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
     plotter = _LivePlot() if mode == "notebook" and start_epoch < num_epochs else None
     if plotter is not None and len(history):
         plotter.update(history, num_epochs)
-    buffers = [b for b in net.buffers()]
+    buffers = [b for b in model.buffers()]
+    sampler = getattr(train_iter, "sampler", None)
     if start_epoch >= num_epochs and mode is not None:
-        print(f"{checkpoint_path} already holds {start_epoch} epochs (num_epochs={num_epochs}): "
-              "nothing to train", flush=True)
+        # the checkpoint's file name only: the caller knows the folder, and a printed page should not show it
+        where = f"checkpoint {Path(checkpoint_path).name} already holds" if start_epoch else "num_epochs is"
+        print(f"{where} {start_epoch} epochs (num_epochs={num_epochs}): nothing to train", flush=True)
 
     for epoch in range(start_epoch, num_epochs):
         net.train()
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         acc = Accumulator(8)
         bar = tqdm(train_iter, total=_len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}",
                    unit="batch", leave=False, disable=not progress)
@@ -532,6 +589,8 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
                 continue
             saved = [t.detach().clone() for t in buffers]  # BatchNorm statistics, restored on a bad loss
             l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last)
+            if distributed:
+                dist.all_reduce(stats)  # sums over all processes: global metrics and NaN check
             values = stats.tolist()  # the one host sync per step
             if not math.isfinite(values[0]):
                 with torch.no_grad():
@@ -565,19 +624,29 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         train = _summary(acc)
         if train["images"] == 0:
             raise ValueError(f"train_iter gave no images in epoch {epoch + 1}")
-        val = (evaluate_ssd(net, val_iter, device, use_amp, loss_fn, iou_threshold) if val_iter is not None
+        val = (evaluate_ssd(model, val_iter, device, use_amp, loss_fn, iou_threshold) if val_iter is not None
                else dict.fromkeys(_METRICS + ("time_s",), math.nan))
         record = {"epoch": epoch + 1, "lr": float(optimizer.param_groups[0]["lr"])}
         record.update({f"train_{k}": train[k] for k in _METRICS})
         record.update({f"val_{k}": val[k] for k in _METRICS})
         record.update(train_images=train["images"], epoch_time_s=train_time,
                       throughput=train["images"] / train_time, val_time_s=val["time_s"])
+        if epoch_callback is not None:
+            record.update(epoch_callback(model, dict(record), history) or {})
+        previous = [v for v in history[best_metric] if isinstance(v, (int, float)) and math.isfinite(v)]
         history.append(record)
-        if checkpoint_path is not None:
-            extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
+        if is_main and (checkpoint_path is not None or best_checkpoint_path is not None):
+            extra = dict(checkpoint_extra or {})
+            if scaler is not None:
+                extra["scaler"] = scaler.state_dict()
             if lr_scheduler is not None:
                 extra["lr_scheduler"] = lr_scheduler.state_dict()
-            save_checkpoint(checkpoint_path, net, optimizer, epoch + 1, history, **extra)
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, **extra)
+            value = record.get(best_metric, math.nan)
+            if (best_checkpoint_path is not None and isinstance(value, (int, float)) and math.isfinite(value)
+                    and (not previous or value > max(previous))):
+                save_checkpoint(best_checkpoint_path, model, optimizer, epoch + 1, history, **extra)
         if mode == "text":
             print(_epoch_line(record, num_epochs, device), flush=True)
         elif plotter is not None:
