@@ -1,0 +1,866 @@
+"""The Penn-Fudan project: train, evaluate and run the ResNet-34 SSD, from Python or the command line.
+
+Python API (what the chapter uses)::
+
+    cfg = d2lssd.pennfudan.make_config("cpu")          # or "full" on a GPU
+    history = d2lssd.pennfudan.train(cfg, checkpoint="runs/pf.pt")
+    net, cfg = d2lssd.pennfudan.load_model("runs/pf.best.pt")
+    result = d2lssd.pennfudan.evaluate(net, cfg)       # AP50, COCO AP, PR curve
+    dets = d2lssd.pennfudan.detect(net, [image], cfg)  # boxes in pixels of each image
+
+Command line (also installed as ``d2lssd-pennfudan``)::
+
+    python -m d2lssd.pennfudan train --schedule cpu --checkpoint runs/pf.pt
+    python -m d2lssd.pennfudan evaluate --checkpoint runs/pf.best.pt
+    python -m d2lssd.pennfudan predict --checkpoint runs/pf.best.pt photo.png --out preds/
+    torchrun --nproc_per_node=2 -m d2lssd.pennfudan train ...   # DistributedDataParallel
+
+Conventions: detections are float tensors ``(K, 6)`` with rows ``(class,
+score, xmin, ymin, xmax, ymax)``, class 0 = pedestrian (background
+excluded), score = softmax probability; the model and
+:func:`d2lssd.predict` use normalized corner coordinates, :func:`detect`
+returns **pixels** of the original image (corner format, half-open as the
+data module's boxes, clipped to the image).
+
+Distributed training (``torchrun``): when the environment variables
+``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` that ``torchrun`` sets are present,
+:func:`train` joins a process group (backend ``nccl`` on CUDA, ``gloo`` on
+CPU), puts each process on ``cuda:LOCAL_RANK`` (or the CPU), wraps the model
+in ``DistributedDataParallel``, shards the training set with a
+``DistributedSampler`` (``set_epoch`` every epoch, by :func:`d2lssd.train_ssd`),
+adds the loss and metric sums of all processes (``all_reduce``), lets rank 0
+alone validate, print and write checkpoints, and destroys the group at the
+end. ``--batch-size`` is per process (as torchvision's reference scripts):
+the global batch is ``batch_size * WORLD_SIZE``. BatchNorm: ``bn="train"``
+(default) uses each process's batch statistics, converted to
+``SyncBatchNorm`` under DDP on CUDA (one set of statistics over the global
+batch, as a single process would compute); ``SyncBatchNorm`` has no CPU
+implementation, so on CPU each process normalizes its own sub-batch.
+``bn="frozen"`` keeps every BatchNorm layer in eval mode (running statistics
+neither used from the batch nor updated; the affine weights still learn), as
+detection fine-tuning commonly does with small per-GPU batches: then one and
+several processes compute the same function, which the tests use to check
+DDP against a single process. The SSD loss normalizes by the positives of
+each process's sub-batch (as torchvision's SSD), so with ``loss_normalize=
+"batch"`` DDP's averaged gradient is close to, not equal to, the single
+process one; ``"image"`` makes them equal.
+
+Source: torchvision ``references/detection`` (``train.py``,
+``utils.init_distributed_mode``: the shape of a trainer that runs alone or
+under ``torchrun``); PyTorch's DDP tutorial; Liu et al., "SSD: Single Shot
+MultiBox Detector" (ECCV 2016) for the loss and inference defaults
+(NMS 0.45, top-k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .device import try_gpu
+from .train import _unwrap, evaluate_ap, load_checkpoint, predict, train_ssd
+
+__all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
+           "detect", "scale_boxes_to_pixels", "draw_detections", "freeze_batchnorm", "main"]
+
+#: Training schedules. ``"cpu"``: a smoke-test run that finishes in a few
+#: minutes on 2 CPU cores (1 epoch of 16 training images at 300x300, 8 steps
+#: of 2; validation AP on 10 images): it shows the pipeline works, it does not
+#: train a useful detector (AP about 0, mostly with a random backbone).
+#: ``"full"``: the GPU schedule (120 epochs of the 120 training images,
+#: batch 16, AdamW lr 1e-3 with 5% linear warm-up then cosine decay,
+#: mixed precision and channels_last on CUDA).
+SCHEDULES = {
+    "cpu": dict(epochs=1, batch_size=2, num_train=16, num_val=10, lr=1e-3, weight_decay=1e-4, warmup=0.1),
+    "full": dict(epochs=120, batch_size=16, num_train=None, num_val=None, lr=1e-3, weight_decay=1e-4,
+                 warmup=0.05),
+}
+
+_DEFAULTS = dict(size=300, optimizer="adamw", bn="train", pretrained=True, loss_normalize="batch",
+                 score_threshold=0.5, nms_threshold=0.45, top_k=20, seed=0, source="auto", data=None,
+                 workers=0, augment=True, amp=None, channels_last=None, num_classes=1, val_split=50)
+
+#: Keys of a config that describe the model (stored in checkpoints; what :func:`load_model` rebuilds).
+_MODEL_KEYS = ("size", "num_classes", "bn")
+
+
+def make_config(schedule: str = "cpu", **overrides) -> dict:
+    """A training/inference configuration: a schedule of :data:`SCHEDULES` plus defaults and overrides.
+
+    Keys: ``epochs``, ``batch_size`` (per process), ``num_train`` /
+    ``num_val`` (use only the first that many images of the split, ``None``:
+    all), ``lr``, ``weight_decay``, ``warmup`` (share of the steps with linear
+    warm-up before the cosine decay; 0: cosine only), ``optimizer``
+    (``"adamw"`` or ``"sgd"``), ``size`` (input side in pixels, >= 257),
+    ``bn`` (``"train"`` or ``"frozen"``, see the module docstring),
+    ``pretrained`` (try ImageNet weights), ``loss_normalize`` (``"batch"`` or
+    ``"image"``, of :class:`d2lssd.MultiBoxLoss`), ``score_threshold`` (0.5),
+    ``nms_threshold`` (0.45), ``top_k`` (20), ``seed``, ``source`` (``"auto"``,
+    ``"real"``, ``"generated"``), ``data`` (folder, default the cache),
+    ``workers``, ``augment``, ``amp`` / ``channels_last`` (``None``: on CUDA
+    only), ``num_classes`` (1), ``val_split`` (validation images of the
+    seeded split, 50: 120 / 50 for the 170 images), ``schedule``.
+
+    Raises:
+        ValueError: an unknown schedule or key, or a bad value.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
+    cfg = {**_DEFAULTS, **SCHEDULES[schedule], "schedule": schedule}
+    unknown = sorted(set(overrides) - set(cfg))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown}; known: {sorted(cfg)}")
+    cfg.update({k: v for k, v in overrides.items() if v is not None or k in ("num_train", "num_val", "data")})
+    _check_config(cfg)
+    return cfg
+
+
+def _check_config(cfg: dict) -> None:
+    from .models import SSDResNet34
+
+    def positive_int(name, allow_none=False):
+        v = cfg[name]
+        if allow_none and v is None:
+            return
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+    for name in ("batch_size", "num_classes", "top_k", "val_split"):
+        positive_int(name)
+    for name in ("num_train", "num_val"):
+        positive_int(name, allow_none=True)
+    if isinstance(cfg["epochs"], bool) or not isinstance(cfg["epochs"], int) or cfg["epochs"] < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {cfg['epochs']!r}")
+    if not isinstance(cfg["size"], int) or cfg["size"] < SSDResNet34.MIN_SIZE:
+        raise ValueError(f"size must be an integer >= {SSDResNet34.MIN_SIZE}, got {cfg['size']!r}")
+    if not (isinstance(cfg["lr"], (int, float)) and cfg["lr"] > 0 and math.isfinite(cfg["lr"])):
+        raise ValueError(f"lr must be a positive number, got {cfg['lr']!r}")
+    if not (0.0 <= cfg["warmup"] < 1.0):
+        raise ValueError(f"warmup must be in [0, 1), got {cfg['warmup']!r}")
+    for name in ("score_threshold", "nms_threshold"):
+        if not (0.0 <= cfg[name] <= 1.0):
+            raise ValueError(f"{name} must be in [0, 1], got {cfg[name]!r}")
+    choices = {"optimizer": ("adamw", "sgd"), "bn": ("train", "frozen"), "loss_normalize": ("batch", "image"),
+               "source": ("auto", "real", "generated")}
+    for name, allowed in choices.items():
+        if cfg[name] not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {cfg[name]!r}")
+    if isinstance(cfg["workers"], bool) or not isinstance(cfg["workers"], int) or cfg["workers"] < 0:
+        raise ValueError(f"workers must be a non-negative integer, got {cfg['workers']!r}")
+
+
+# --------------------------------------------------------------------------- model
+
+
+def freeze_batchnorm(net: nn.Module) -> nn.Module:
+    """Keep every BatchNorm layer of ``net`` in eval mode, even after ``net.train()``.
+
+    The layers normalize with their running statistics and do not update
+    them; their affine weight and bias still get gradients. The state dict is
+    unchanged (plain ``BatchNorm2d`` layers), so checkpoints load either way.
+    Implemented with a forward pre-hook per layer. Returns ``net``.
+
+    Source: the "frozen BatchNorm" of detection fine-tuning (torchvision's
+    ``FrozenBatchNorm2d`` also freezes the affine parameters; this does not).
+    """
+    def _eval(module, args):
+        module.training = False
+
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.register_forward_pre_hook(_eval)
+    return net
+
+
+def build_model(cfg: dict) -> nn.Module:
+    """A fresh :class:`d2lssd.SSDResNet34` for ``cfg`` (``num_classes``, ``pretrained``, ``bn``).
+
+    With ``cfg["pretrained"]`` the ImageNet backbone is tried; if it cannot be
+    downloaded a ``UserWarning`` says so and the backbone is random (the
+    model's ``weights_note`` says which).
+    """
+    from .models import SSDResNet34
+
+    net = SSDResNet34(num_classes=cfg["num_classes"], pretrained=cfg["pretrained"])
+    if cfg["bn"] == "frozen":
+        freeze_batchnorm(net)
+    return net
+
+
+def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
+    """Rebuild the model stored in a checkpoint written by :func:`train`.
+
+    Args:
+        checkpoint: path of a checkpoint (the last one or the ``.best.pt`` one).
+        device: where to put the model (default :func:`d2lssd.try_gpu`).
+        **overrides: config entries to change (e.g. ``score_threshold``).
+
+    Returns:
+        ``(net, cfg)``: the model in eval mode with the trained weights (no
+        download: the backbone is built without ImageNet weights and then
+        loaded), and the config it was trained with (plus the overrides).
+
+    Raises:
+        FileNotFoundError: no file at ``checkpoint``.
+        ValueError: not a d2lssd checkpoint, or not one of this project.
+    """
+    from .models import SSDResNet34
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    device = torch.device(device) if device is not None else try_gpu()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated or foreign file
+        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+    if not isinstance(state, dict) or "pennfudan_config" not in state:
+        raise ValueError(f"{path} is not a Penn-Fudan checkpoint of d2lssd.pennfudan (no pennfudan_config)")
+    cfg = make_config(state["pennfudan_config"].get("schedule", "cpu"),
+                      **{k: v for k, v in state["pennfudan_config"].items() if k != "schedule"})
+    cfg.update(overrides)
+    _check_config(cfg)
+    net = SSDResNet34(num_classes=cfg["num_classes"], pretrained=False)
+    if cfg["bn"] == "frozen":
+        freeze_batchnorm(net)
+    load_checkpoint(path, net, map_location="cpu")
+    return net.to(device).eval(), cfg
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _dist_info() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment variables (0, 1, 0 without)."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def _find_data(cfg: dict):
+    """The data of ``cfg``: ``data`` itself when it is a Penn-Fudan folder (has ``PNGImages/``), else
+    :func:`d2lssd.obtain_pennfudan` under it (download or generation). Says real or generated."""
+    from .data.bananas import DataSource
+    from .data.pennfudan import _read_marker, obtain_pennfudan
+
+    root = Path(cfg["data"]) if cfg["data"] else None
+    if root is not None and (root / "PNGImages").is_dir():
+        kind = "generated" if _read_marker(root) is not None else "real"
+        if cfg["source"] not in ("auto", kind):
+            raise ValueError(f"--data {root} holds {kind} data but source={cfg['source']!r} was asked for")
+        return DataSource(kind, root, f"{kind} Penn-Fudan data in {root} (given with --data)")
+    if root is not None and root.exists() and not root.is_dir():
+        raise ValueError(f"data must be a folder, got the file {root}")
+    return obtain_pennfudan(root, cfg["source"], cfg["seed"])
+
+
+def make_loaders(cfg: dict, rank: int = 0, world_size: int = 1, quiet: bool = False):
+    """Training and validation loaders for ``cfg``, sharded for DDP.
+
+    The training loader uses a ``DistributedSampler(num_replicas=world_size,
+    rank=rank, shuffle=True, seed=cfg["seed"])`` also with one process, so
+    the global order of the images is the same for any number of processes
+    (rank ``r`` takes every ``world_size``-th index of one seeded
+    permutation, and epoch ``e`` uses the permutation of ``seed + e``).
+
+    Args:
+        cfg: see :func:`make_config` (``data``: a Penn-Fudan folder with
+            ``PNGImages/`` used as it is, or a folder to download or generate
+            into; ``source``, ``seed``, ``val_split``,
+            ``size``, ``augment``, ``batch_size``, ``workers``,
+            ``num_train``, ``num_val``).
+        rank, world_size: of this process.
+        quiet: do not print which data is used.
+
+    With ``bn="train"`` a last training batch of a single image is dropped
+    (BatchNorm cannot normalize the model's 1x1 feature map over one value).
+
+    Returns:
+        ``(train_iter, val_iter, data_source)``; batches are ``(images float32
+        (B, 3, size, size) in [0, 1], labels float32 (B, G, 5))`` normalized.
+
+    Raises:
+        What :func:`d2lssd.obtain_pennfudan` raises.
+    """
+    from .data.pennfudan import PennFudanDataset, collate_ssd
+    from .transforms import SSDEvalTransform, SSDTrainTransform
+
+    data_source = _find_data(cfg)
+    if not quiet:
+        print(f"data: {data_source.kind} — {data_source.description}", flush=True)
+    train_tf = SSDTrainTransform(size=cfg["size"]) if cfg["augment"] else SSDEvalTransform(size=cfg["size"])
+    split = dict(num_val=cfg["val_split"], seed=cfg["seed"])
+    train_ds = PennFudanDataset(data_source.root, "train", train_tf, **split)
+    val_ds = PennFudanDataset(data_source.root, "val", SSDEvalTransform(size=cfg["size"]), **split)
+    if cfg["num_train"] is not None:
+        train_ds = torch.utils.data.Subset(train_ds, range(min(cfg["num_train"], len(train_ds))))
+    if cfg["num_val"] is not None:
+        val_ds = torch.utils.data.Subset(val_ds, range(min(cfg["num_val"], len(val_ds))))
+    sampler = torch.utils.data.DistributedSampler(train_ds, num_replicas=world_size, rank=rank, shuffle=True,
+                                                  seed=cfg["seed"])
+    # BatchNorm in training mode cannot normalize the 1x1 map of a one-image batch: drop such a last batch
+    drop_last = cfg["bn"] == "train" and len(sampler) % cfg["batch_size"] == 1 and len(sampler) > 1
+    train_iter = torch.utils.data.DataLoader(train_ds, cfg["batch_size"], sampler=sampler, drop_last=drop_last,
+                                             num_workers=cfg["workers"], collate_fn=collate_ssd)
+    val_iter = torch.utils.data.DataLoader(val_ds, cfg["batch_size"], shuffle=False, num_workers=cfg["workers"],
+                                           collate_fn=collate_ssd)
+    return train_iter, val_iter, data_source
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _lr_factor(step: int, total_steps: int, warmup: float) -> float:
+    """Learning-rate multiplier at optimizer step ``step`` of ``total_steps``: linear warm-up from 1/25
+    over ``warmup`` of the steps, then a cosine from 1 down to 1e-4 (one-cycle without momentum cycling)."""
+    warm = int(warmup * total_steps)
+    if step < warm:
+        return 1 / 25 + (1 - 1 / 25) * step / warm
+    progress = min((step - warm) / max(total_steps - warm, 1), 1.0)
+    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _make_optimizer(cfg: dict, net: nn.Module, total_steps: int):
+    """AdamW (or SGD with momentum 0.9) and a per-step ``LambdaLR`` of :func:`_lr_factor`.
+
+    The schedule is a pure function of the step and of ``total_steps``, and a
+    checkpoint stores only the step, so a run resumed with more epochs
+    continues from its step along the stretched schedule.
+    """
+    if cfg["optimizer"] == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
+    else:
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    total, warmup = max(int(total_steps), 1), float(cfg["warmup"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _lr_factor(step, total, warmup))
+    return opt, sched
+
+
+def best_path(checkpoint) -> Path:
+    """Where :func:`train` keeps the best checkpoint: ``run.pt`` -> ``run.best.pt``."""
+    p = Path(checkpoint)
+    return p.with_name(p.stem + ".best" + (p.suffix or ".pt"))
+
+
+def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progress: bool = True,
+          log: bool = True):
+    """Train the ResNet-34 SSD on Penn-Fudan with :func:`d2lssd.train_ssd`; DDP under ``torchrun``.
+
+    Loss :class:`d2lssd.MultiBoxLoss` (hard negative mining 3:1, smooth L1,
+    normalized by the positives); AdamW with linear warm-up and cosine decay
+    stepped per batch; AMP and ``channels_last`` on CUDA only. After every
+    epoch the validation AP50 and COCO AP are computed (rank 0) and stored in
+    the history as ``val_AP50`` / ``val_AP``; the checkpoint ``checkpoint``
+    is written every epoch and ``best_path(checkpoint)`` whenever ``val_AP50``
+    improves (both atomically, rank 0 only), each holding the config.
+
+    Args:
+        cfg: from :func:`make_config`.
+        checkpoint: path of the last-epoch checkpoint (``None``: none written).
+        resume: continue from ``checkpoint`` if it exists (model, optimizer,
+            schedule, history; the config stored there wins for the model keys).
+        device: default :func:`d2lssd.try_gpu`; under torchrun any CUDA
+            device becomes ``cuda:LOCAL_RANK`` (one GPU per process).
+        progress: tqdm progress bar (rank 0).
+        log: print the data, device and one line per epoch (rank 0).
+
+    Returns:
+        ``(net, history)``: the trained (unwrapped) model and its
+        :class:`d2lssd.History` (complete on rank 0).
+
+    Raises:
+        ValueError: ``resume`` without ``checkpoint``, a bad config, a
+            batch size of 1 with ``bn="train"`` (except DDP on CUDA, where
+            SyncBatchNorm normalizes over all processes).
+        FileNotFoundError, RuntimeError: from the data and the checkpoint.
+    """
+    import torch.distributed as dist
+
+    from .losses import MultiBoxLoss
+
+    _check_config(cfg)
+    if resume and checkpoint is None:
+        raise ValueError("resume needs a checkpoint path")
+    rank, world, local_rank = _dist_info()
+    distributed = world > 1 or "RANK" in os.environ
+    if device is None:
+        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else try_gpu()
+    device = torch.device(device)
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", local_rank)  # one GPU per process, whatever --device said
+    started_group = False
+    if distributed and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        started_group = True
+    try:
+        if resume and checkpoint is not None and Path(checkpoint).is_file():
+            try:
+                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            except Exception as e:  # truncated or foreign file
+                raise ValueError(f"cannot read checkpoint {checkpoint}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+            saved = (state.get("pennfudan_config") or {}) if isinstance(state, dict) else {}
+            cfg = {**cfg, **{k: saved[k] for k in _MODEL_KEYS if k in saved}}
+        is_main = rank == 0
+        if distributed and not is_main:
+            dist.barrier()  # rank 0 finds/downloads/generates the data first
+        train_iter, val_iter, data_source = make_loaders(cfg, rank, world, quiet=not (log and is_main))
+        if distributed and is_main:
+            dist.barrier()
+        torch.manual_seed(cfg["seed"])  # the same initial weights on every rank (DDP broadcasts rank 0's too)
+        with warnings.catch_warnings():
+            if not is_main:
+                warnings.simplefilter("ignore")
+            net = build_model(cfg)
+        if log and is_main:
+            from .device import describe_device
+
+            print(f"device: {describe_device(device)}; processes: {world}; backbone: {net.weights_note}",
+                  flush=True)
+        torch.manual_seed(cfg["seed"] + 1000 * rank)  # different augmentations per rank
+        on_cuda = device.type == "cuda"
+        if cfg["bn"] == "train" and cfg["batch_size"] == 1 and not (distributed and world > 1 and on_cuda):
+            raise ValueError("batch size 1 (per process) needs --bn frozen: BatchNorm in training mode cannot "
+                             "normalize the model's 1x1 feature map over a single image")
+        amp = on_cuda if cfg["amp"] is None else bool(cfg["amp"]) and on_cuda
+        channels_last = on_cuda if cfg["channels_last"] is None else bool(cfg["channels_last"])
+        net.to(device)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+        model = net
+        if distributed:
+            if on_cuda and cfg["bn"] == "train":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+        steps = cfg["epochs"] * len(train_iter)
+        optimizer, scheduler = _make_optimizer(cfg, model, max(steps, 1))
+        loss_fn = MultiBoxLoss(cls_loss="hard_negative", box_loss="smooth_l1", normalize=cfg["loss_normalize"])
+
+        def on_epoch(m, record, history):
+            r = evaluate(m, cfg, val_iter, device=device)
+            return {"val_AP50": r["AP50"], "val_AP": r["AP"]}
+
+        history = train_ssd(model, train_iter, val_iter, num_epochs=cfg["epochs"], optimizer=optimizer,
+                            device=device, amp=amp, checkpoint_path=checkpoint, resume=resume,
+                            progress=progress and is_main, plot="text" if log else None, loss_fn=loss_fn,
+                            lr_scheduler=scheduler, channels_last=channels_last, epoch_callback=on_epoch,
+                            best_checkpoint_path=best_path(checkpoint) if checkpoint is not None else None,
+                            checkpoint_extra={"pennfudan_config": _storable(cfg),
+                                              "data_kind": data_source.kind})
+        history.meta.update(data=data_source.kind, world_size=world)
+        if log and is_main and checkpoint is not None:
+            print(f"checkpoints: {checkpoint} (last epoch), {best_path(checkpoint)} (best val AP50)", flush=True)
+        if distributed:
+            dist.barrier()
+        return _unwrap(model), history
+    finally:
+        if started_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _storable(cfg: dict) -> dict:
+    """The config as plain Python data (``torch.load(weights_only=True)`` can read it)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.items()}
+
+
+# --------------------------------------------------------------------------- inference and evaluation
+
+
+def scale_boxes_to_pixels(detections: torch.Tensor, width: int, height: int, clip: bool = True) -> torch.Tensor:
+    """Detections with normalized boxes -> the same detections in pixels of a ``width x height`` image.
+
+    Args:
+        detections: float ``(K, 6)`` rows ``(class, score, xmin, ymin, xmax,
+            ymax)``, boxes normalized corner format (as :func:`d2lssd.predict`).
+        width, height: of the original image in pixels (positive).
+        clip: clip the boxes to ``[0, width] x [0, height]``.
+
+    Returns:
+        float32 ``(K, 6)``: class and score unchanged, box times ``(width,
+        height, width, height)``. E.g. ``(0, 0.9, 0.1, 0.2, 0.5, 1.0)`` for a
+        400x300 image gives ``(0, 0.9, 40, 60, 200, 300)``.
+
+    Raises:
+        ValueError: not a ``(K, 6)`` float tensor, a non-positive size.
+    """
+    if not isinstance(detections, torch.Tensor) or detections.dim() != 2 or detections.shape[1] != 6 \
+            or not detections.is_floating_point():
+        raise ValueError("detections must be a float tensor (K, 6), got "
+                         f"{tuple(detections.shape) if isinstance(detections, torch.Tensor) else type(detections)}")
+    if width <= 0 or height <= 0:
+        raise ValueError(f"width and height must be positive, got {width} x {height}")
+    out = detections.float().clone()
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=out.device)
+    out[:, 2:] = out[:, 2:] * scale
+    if clip:
+        out[:, 2:] = torch.minimum(out[:, 2:].clamp(min=0), scale)
+    return out
+
+
+def _as_uint8_image(image) -> torch.Tensor:
+    from PIL import Image
+
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        except OSError as e:
+            raise ValueError(f"cannot read image {path}: {e}") from e
+    if isinstance(image, Image.Image):
+        import numpy as np
+
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+    if isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == 3:
+        image = image.as_subclass(torch.Tensor).cpu()
+        if image.is_floating_point():  # [0, 1] floats
+            image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+        return image
+    raise ValueError(f"image must be a path, a PIL image or a tensor (3, H, W), got {type(image).__name__}")
+
+
+@torch.no_grad()
+def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_size: int = 8) -> list[torch.Tensor]:
+    """Pedestrian detections on images of any size, boxes in pixels of each original image.
+
+    Each image is resized to ``cfg["size"]`` squared (as in evaluation), run
+    through :func:`d2lssd.predict` (softmax, score threshold, per-class NMS,
+    top-k) and the boxes are scaled back with :func:`scale_boxes_to_pixels`.
+
+    Args:
+        net: the trained model.
+        images: a list of image paths, PIL images or tensors ``(3, H, W)``
+            (uint8 0..255, or float in [0, 1]); sizes may differ.
+        cfg: ``size``, ``score_threshold`` (0.5), ``nms_threshold`` (0.45),
+            ``top_k`` (20); default :func:`make_config`'s.
+        device: default: the model's.
+        batch_size: images per forward pass.
+
+    Returns:
+        a list of float32 CPU tensors ``(K_i, 6)``: ``(class, score, xmin,
+        ymin, xmax, ymax)``, boxes in pixels of image ``i`` (clipped to it),
+        sorted by descending score, at most ``top_k`` rows.
+
+    Raises:
+        FileNotFoundError: a path that is not a file. ValueError: an image
+        that cannot be read or has the wrong shape.
+    """
+    from .transforms import SSDEvalTransform
+
+    cfg = cfg or make_config()
+    tf = SSDEvalTransform(cfg["size"])
+    tensors = [_as_uint8_image(im) for im in images]
+    out = []
+    for i in range(0, len(tensors), batch_size):
+        chunk = tensors[i:i + batch_size]
+        X = torch.stack([tf(t).as_subclass(torch.Tensor) for t in chunk])
+        dets = predict(net, X, device=device, nms_threshold=cfg["nms_threshold"],
+                       score_threshold=cfg["score_threshold"], top_k=None)
+        for t, d in zip(chunk, dets):
+            out.append(scale_boxes_to_pixels(d[:cfg["top_k"]], t.shape[-1], t.shape[-2]))
+    return out
+
+
+def evaluate(net: nn.Module, cfg: dict, val_iter=None, device=None) -> dict:
+    """AP50, COCO AP@[.5:.95] and the precision-recall curve on the held-out split.
+
+    Uses :func:`d2lssd.evaluate_ap` (score threshold 0.01, top-k 200 per
+    image: AP needs the low-scoring detections too; 101-point interpolation,
+    COCO's protocol). AP is unchanged by scaling both detections and ground
+    truth to pixels, so it is computed in normalized coordinates.
+
+    Args:
+        net: the model (an unwrapped one, not ``DistributedDataParallel``).
+        cfg: see :func:`make_config` (data, split seed, ``num_val``, size).
+        val_iter: the validation loader (default: made from ``cfg``).
+        device: default: the model's.
+
+    Returns:
+        dict with ``AP50``, ``AP75``, ``AP`` (floats), ``recall`` (float
+        tensor ``(101,)``) and ``precision`` (float tensor ``(101,)``: the
+        interpolated precision at IoU 0.5 for the pedestrian class, the PR
+        curve ``precision`` vs ``recall``), ``num_images``, ``num_targets``,
+        ``num_detections``, plus ``detections`` / ``targets`` per image.
+    """
+    if val_iter is None:
+        _, val_iter, _ = make_loaders(cfg, quiet=True)
+    res = evaluate_ap(_unwrap(net), val_iter, device=device)
+    prec = res["precision"]
+    res["precision_all"] = prec
+    res["precision"] = prec[0, 0] if prec.dim() == 3 and prec.shape[1] > 0 else torch.full((101,), -1.0)
+    return res
+
+
+def draw_detections(image, detections: torch.Tensor, path, classes=("pedestrian",)) -> Path:
+    """Write a copy of ``image`` with the detections (pixels) drawn as labelled boxes; atomic write.
+
+    Args:
+        image: path, PIL image or uint8 tensor ``(3, H, W)``.
+        detections: ``(K, 6)`` in pixels, as returned by :func:`detect`.
+        path: output file (its suffix picks the format, e.g. ``.png``).
+
+    Returns:
+        ``Path(path)``.
+    """
+    from PIL import Image, ImageDraw
+
+    arr = _as_uint8_image(image).permute(1, 2, 0).numpy()
+    im = Image.fromarray(arr)
+    draw = ImageDraw.Draw(im)
+    for c, s, x0, y0, x1, y1 in detections.tolist():
+        draw.rectangle([x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)], outline=(255, 40, 40), width=3)
+        name = classes[int(c)] if 0 <= int(c) < len(classes) else str(int(c))
+        draw.text((x0 + 3, y0 + 2), f"{name} {s:.2f}", fill=(255, 255, 0))
+    path = Path(path)
+    _atomic_write(path, lambda f: im.save(f, format=_pil_format(path)))
+    return path
+
+
+def _pil_format(path: Path) -> str:
+    return {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------- command line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``prog: error: message (see --help)``, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _pos_int(text):
+    v = _nonneg_int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _unit(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {v}")
+    return v
+
+
+def _device(text):
+    try:
+        d = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} (try cpu, cuda, cuda:1)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"device {text!r} asked for but CUDA is not available")
+    return d
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m d2lssd.pennfudan`` (sub-commands train, evaluate, predict)."""
+    p = _Parser(prog="d2lssd-pennfudan",
+                description="Train, evaluate and run the ResNet-34 SSD pedestrian detector on Penn-Fudan. "
+                            "Under torchrun (torchrun --nproc_per_node=N -m d2lssd.pennfudan train ...) "
+                            "training uses DistributedDataParallel.")
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict}", parser_class=_Parser)
+    sub.required = True
+
+    def common(sp, checkpoint_required):
+        sp.add_argument("--device", type=_device, default=None,
+                        help="cpu, cuda or cuda:N (default: the GPU if there is one; under torchrun cuda:LOCAL_RANK)")
+        sp.add_argument("--checkpoint", type=Path, required=checkpoint_required, default=None,
+                        help="checkpoint file" + (" to read" if checkpoint_required else
+                                                  " written after every epoch (the best one by validation AP50 "
+                                                  "goes next to it as NAME.best.pt)"))
+        sp.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the split, the data order, the "
+                        "initial weights and the generated data (default 0)")
+        sp.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bar")
+
+    def data_opts(sp):
+        sp.add_argument("--data", type=Path, default=None,
+                        help="folder for the data (default: the d2lssd cache folder)")
+        sp.add_argument("--source", choices=("auto", "real", "generated"), default="auto",
+                        help="auto: the real Penn-Fudan data if it can be downloaded, else generated look-alike "
+                             "data; real: only the real data; generated: offline data (default auto)")
+        sp.add_argument("--workers", type=_nonneg_int, default=0, help="DataLoader worker processes (default 0)")
+        sp.add_argument("--batch-size", type=_pos_int, default=None,
+                        help="images per batch and per process (default: the schedule's)")
+        sp.add_argument("--num-val", type=_pos_int, default=None,
+                        help="use only the first N validation images (default: the schedule's)")
+        sp.add_argument("--val-split", type=_pos_int, default=None,
+                        help="images held out for validation by the seeded split (default 50: 120/50 of 170)")
+
+    t = sub.add_parser("train", help="train the detector", description="Train the ResNet-34 SSD on Penn-Fudan.")
+    common(t, False)
+    data_opts(t)
+    t.add_argument("--schedule", choices=sorted(SCHEDULES), default=None,
+                   help="cpu: a few minutes on 2 cores (a smoke test); full: the GPU schedule "
+                        "(default: full on CUDA, else cpu)")
+    t.add_argument("--epochs", type=_nonneg_int, default=None, help="epochs in total (default: the schedule's)")
+    t.add_argument("--num-train", type=_pos_int, default=None,
+                   help="use only the first N training images (default: the schedule's)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the schedule's)")
+    t.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="default adamw")
+    t.add_argument("--size", type=_pos_int, default=300, help="input side in pixels, >= 257 (default 300)")
+    t.add_argument("--bn", choices=("train", "frozen"), default="train",
+                   help="BatchNorm: train (batch statistics; SyncBatchNorm under DDP on CUDA) or frozen "
+                        "(running statistics, identical results for any number of processes)")
+    t.add_argument("--loss-normalize", choices=("batch", "image"), default="batch",
+                   help="divide the SSD loss by the positives of the batch (the paper) or of each image")
+    t.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="no random augmentation (resize only)")
+    t.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                   help="do not try to download ImageNet weights for the backbone")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+
+    e = sub.add_parser("evaluate", help="AP50 and COCO AP on the held-out split",
+                       description="Evaluate a checkpoint on the held-out (validation) split.")
+    common(e, True)
+    data_opts(e)
+    e.add_argument("--json", type=Path, default=None, help="also write the results (and PR curve) to this JSON file")
+
+    pr = sub.add_parser("predict", help="detect pedestrians in image files",
+                        description="Detect pedestrians; write each image with its boxes drawn, and the "
+                                    "detections (boxes in pixels of the original image) as JSON.")
+    common(pr, True)
+    pr.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...)")
+    pr.add_argument("--out", type=Path, default=Path("predictions"),
+                    help="output folder (default ./predictions): NAME.boxes.png per image and detections.json")
+    pr.add_argument("--score-threshold", type=_unit, default=None, help="minimum score (default 0.5)")
+    pr.add_argument("--nms-threshold", type=_unit, default=None, help="NMS IoU threshold (default 0.45)")
+    pr.add_argument("--top-k", type=_pos_int, default=None, help="at most K detections per image (default 20)")
+    return p
+
+
+def _say(msg: str) -> None:
+    if _dist_info()[0] == 0:
+        print(msg, flush=True)
+
+
+def _cmd_train(a) -> int:
+    device = a.device
+    schedule = a.schedule or ("full" if (device or try_gpu()).type == "cuda" else "cpu")
+    cfg = make_config(schedule, epochs=a.epochs, batch_size=a.batch_size, num_train=None, num_val=None,
+                      lr=a.lr, optimizer=a.optimizer, size=a.size, bn=a.bn, loss_normalize=a.loss_normalize,
+                      augment=a.augment, pretrained=a.pretrained, seed=a.seed, source=a.source,
+                      data=str(a.data) if a.data else None, workers=a.workers, val_split=a.val_split)
+    cfg["num_train"] = a.num_train or SCHEDULES[schedule]["num_train"]
+    cfg["num_val"] = a.num_val or SCHEDULES[schedule]["num_val"]
+    if a.resume and a.checkpoint is None:
+        raise ValueError("--resume needs --checkpoint")
+    _say(f"schedule: {schedule} ({cfg['epochs']} epochs, batch {cfg['batch_size']} per process, lr {cfg['lr']})")
+    _, history = train(cfg, checkpoint=a.checkpoint, resume=a.resume, device=device, progress=a.progress)
+    if len(history):
+        r = history.last
+        _say(f"done: {len(history)} epochs, last train loss {r['train_loss']:.4g}, "
+             f"val AP50 {r.get('val_AP50', math.nan):.4f}, AP {r.get('val_AP', math.nan):.4f}, "
+             f"{r['throughput']:.2f} img/s")
+    return 0
+
+
+def _cmd_evaluate(a) -> int:
+    net, cfg = load_model(a.checkpoint, a.device)
+    cfg.update(source=a.source, data=str(a.data) if a.data else cfg["data"], workers=a.workers)
+    if a.val_split:
+        cfg["val_split"] = a.val_split
+    if a.batch_size:
+        cfg["batch_size"] = a.batch_size
+    cfg["num_val"] = a.num_val  # the whole held-out split unless asked (training may have used fewer)
+    _, val_iter, src = make_loaders(cfg)
+    print(f"device: {next(net.parameters()).device}", flush=True)
+    res = evaluate(net, cfg, val_iter)
+    print(f"{res['num_images']} validation images, {res['num_targets']} pedestrians: "
+          f"AP50 {res['AP50']:.4f}, AP75 {res['AP75']:.4f}, COCO AP@[.5:.95] {res['AP']:.4f}", flush=True)
+    if a.json is not None:
+        data = {k: res[k] for k in ("AP50", "AP75", "AP", "num_images", "num_targets", "num_detections")}
+        data.update(recall=res["recall"].tolist(), precision=res["precision"].tolist(), data=src.kind,
+                    checkpoint=str(a.checkpoint))
+        text = json.dumps(data, indent=1, allow_nan=True).encode()
+        _atomic_write(a.json, lambda f: f.write(text))
+        print(f"wrote {a.json}", flush=True)
+    return 0
+
+
+def _cmd_predict(a) -> int:
+    for p in a.images:
+        if not p.is_file():
+            raise FileNotFoundError(f"no image file at {p}")
+    over = {k: v for k, v in dict(score_threshold=a.score_threshold, nms_threshold=a.nms_threshold,
+                                  top_k=a.top_k).items() if v is not None}
+    net, cfg = load_model(a.checkpoint, a.device, **over)
+    print(f"device: {next(net.parameters()).device}; data: none (image files)", flush=True)
+    dets = detect(net, a.images, cfg)
+    records = []
+    for path, d in zip(a.images, dets):
+        out = draw_detections(path, d, a.out / f"{path.stem}.boxes.png")
+        w, h = _as_uint8_image(path).shape[-1:-3:-1]
+        records.append({"image": str(path), "output": str(out), "width": int(w), "height": int(h),
+                        "detections": [{"class": "pedestrian", "score": round(r[1], 5),
+                                        "box_pixels": [round(x, 2) for x in r[2:]]} for r in d.tolist()]})
+        print(f"{path}: {len(d)} pedestrian(s) -> {out}", flush=True)
+    text = json.dumps({"format": "boxes are (xmin, ymin, xmax, ymax) in pixels of the original image",
+                       "checkpoint": str(a.checkpoint), "images": records}, indent=1).encode()
+    _atomic_write(a.out / "detections.json", lambda f: f.write(text))
+    print(f"wrote {a.out / 'detections.json'}", flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m d2lssd.pennfudan`` and the ``d2lssd-pennfudan`` console script.
+
+    Returns the exit code (0 on success, 1 for a failure such as a missing
+    file or a bad value, 2 for bad arguments, with one line on stderr).
+    """
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}[a.command](a)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"{parser.prog} {a.command}: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
