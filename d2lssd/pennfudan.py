@@ -59,18 +59,19 @@ import json
 import math
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ._io import atomic_write
 from .device import try_gpu
 from .train import _unwrap, evaluate_ap, load_checkpoint, predict, train_ssd
 
 __all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
-           "detect", "scale_boxes_to_pixels", "draw_detections", "freeze_batchnorm", "main"]
+           "detect", "scale_boxes_to_pixels", "draw_detections", "freeze_batchnorm", "best_path",
+           "cached_checkpoint", "main"]
 
 #: Training schedules. ``"cpu"``: a smoke-test run that finishes in a few
 #: minutes on 2 CPU cores (1 epoch of 16 training images at 300x300, 8 steps
@@ -343,6 +344,43 @@ def _make_optimizer(cfg: dict, net: nn.Module, total_steps: int):
     total, warmup = max(int(total_steps), 1), float(cfg["warmup"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _lr_factor(step, total, warmup))
     return opt, sched
+
+
+def cached_checkpoint(cfg: dict, device=None, cache_dir=None) -> Path:
+    """A checkpoint path in the cache, the same for the same run: ``train(cfg, path, resume=True)`` trains once.
+
+    The name is a digest of everything that decides the trained weights: the
+    config (without ``workers``), the kind of data :func:`make_loaders` will
+    find for it (real or generated; the data may be looked up or generated
+    here), the device type, and :func:`d2lssd.recipes.code_fingerprint` (the
+    package's sources and the torch version). A second run with the same
+    settings and code finds the finished checkpoint and trains nothing (the
+    chapter is executed twice in CI: by ``pytest --nbval`` and by the book
+    build); any change to the package gives a new name. An interrupted run
+    resumes where its last checkpoint ended.
+
+    Args:
+        cfg: from :func:`make_config`.
+        device: where it will train (default :func:`d2lssd.try_gpu`).
+        cache_dir: default ``<d2lssd cache>/runs``.
+
+    Returns:
+        ``cache_dir / "pennfudan-<schedule>-<16 hex digits>.pt"``; the best
+        checkpoint goes next to it (:func:`best_path`).
+    """
+    import hashlib
+
+    from .data import download as _download
+    from .recipes import code_fingerprint
+
+    _check_config(cfg)
+    device = torch.device(device) if device is not None else try_gpu()
+    kind = _find_data(cfg).kind
+    key = json.dumps(dict(cfg={k: v for k, v in _storable(cfg).items() if k != "workers"}, data=kind,
+                          device=device.type, code=code_fingerprint()), sort_keys=True, default=str)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    folder = Path(cache_dir) if cache_dir is not None else _download.cache_dir() / "runs"
+    return folder / f"pennfudan-{cfg['schedule']}-{digest}.pt"
 
 
 def best_path(checkpoint) -> Path:
@@ -624,27 +662,12 @@ def draw_detections(image, detections: torch.Tensor, path, classes=("pedestrian"
         name = classes[int(c)] if 0 <= int(c) < len(classes) else str(int(c))
         draw.text((x0 + 3, y0 + 2), f"{name} {s:.2f}", fill=(255, 255, 0))
     path = Path(path)
-    _atomic_write(path, lambda f: im.save(f, format=_pil_format(path)))
+    atomic_write(path, lambda f: im.save(f, format=_pil_format(path)))
     return path
 
 
 def _pil_format(path: Path) -> str:
     return {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # --------------------------------------------------------------------------- command line
@@ -814,7 +837,7 @@ def _cmd_evaluate(a) -> int:
         data.update(recall=res["recall"].tolist(), precision=res["precision"].tolist(), data=src.kind,
                     checkpoint=str(a.checkpoint))
         text = json.dumps(data, indent=1, allow_nan=True).encode()
-        _atomic_write(a.json, lambda f: f.write(text))
+        atomic_write(a.json, lambda f: f.write(text))
         print(f"wrote {a.json}", flush=True)
     return 0
 
@@ -838,7 +861,7 @@ def _cmd_predict(a) -> int:
         print(f"{path}: {len(d)} pedestrian(s) -> {out}", flush=True)
     text = json.dumps({"format": "boxes are (xmin, ymin, xmax, ymax) in pixels of the original image",
                        "checkpoint": str(a.checkpoint), "images": records}, indent=1).encode()
-    _atomic_write(a.out / "detections.json", lambda f: f.write(text))
+    atomic_write(a.out / "detections.json", lambda f: f.write(text))
     print(f"wrote {a.out / 'detections.json'}", flush=True)
     return 0
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._io import atomic_write
 from .device import try_gpu
 from .losses import ssd_loss
 from .matching import multibox_target
@@ -150,7 +150,6 @@ def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | Non
     file atomically (``os.replace``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "format": CHECKPOINT_FORMAT,
         "epoch": int(epoch),
@@ -159,19 +158,7 @@ def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | Non
         "history": (history or History()).to_dict(),
         **extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | None = None,

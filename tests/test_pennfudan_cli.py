@@ -238,3 +238,15 @@ def test_predict_writes_images_and_json_in_original_pixels(trained, tmp_path, ca
     assert (got[:, 2] > 257).any() or (got[:, 0] > 0).any()  # scaled, not normalized
     with Image.open(out / "street.boxes.png") as im:
         assert im.size == (450, 310)
+
+
+def test_cached_checkpoint_names_the_run_by_its_settings(data, tmp_path):
+    cfg = pf.make_config("cpu", data=str(data), pretrained=False)
+    path = pf.cached_checkpoint(cfg, "cpu", tmp_path)
+    assert path.parent == tmp_path and path.name.startswith("pennfudan-cpu-") and path.suffix == ".pt"
+    assert pf.cached_checkpoint(dict(cfg), "cpu", tmp_path) == path
+    assert pf.cached_checkpoint(dict(cfg, workers=2), "cpu", tmp_path) == path  # workers do not change weights
+    assert pf.cached_checkpoint(dict(cfg, epochs=cfg["epochs"] + 1), "cpu", tmp_path) != path
+    assert pf.cached_checkpoint(dict(cfg, seed=1), "cpu", tmp_path) != path
+    assert pf.cached_checkpoint(cfg, "meta", tmp_path) != path  # another device type
+    assert pf.best_path(path).name == path.stem + ".best.pt"

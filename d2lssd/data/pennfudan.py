@@ -56,7 +56,7 @@ import torch
 import torch.utils.data
 
 from . import download as _download
-from .bananas import DataSource, _backgrounds, _offline, _shown, _why_not_downloaded
+from .bananas import DataSource, _backgrounds, _offline, _read_marker, _shown, _why_not_downloaded
 
 __all__ = [
     "PENNFUDAN_URL",
@@ -406,19 +406,6 @@ def _marker_fields(num_images: int, seed: int) -> dict[str, str]:
         "seed": str(seed),
         "num_images": str(num_images),
     }
-
-
-def _read_marker(root: Path) -> dict[str, str] | None:
-    try:
-        text = (root / _MARKER).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    fields = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
 
 
 def _image_name(i: int) -> str:
