@@ -24,9 +24,11 @@ TINY = dict(num_epochs=2, num_train=8, batch_size=4)
 
 def test_recipes_and_schedules_are_what_the_chapters_say():
     assert set(RECIPES) == {"d2l", "ssd", "focal"} and set(LOSS_SCHEDULES) == {"full", "cpu", "short"}
-    assert RECIPES["d2l"] == dict(loss=None, optimizer="sgd", lr=0.2, weight_decay=5e-4)  # d2l §14.7.3
+    # d2l §14.7.3: SGD lr 0.2, weight decay 5e-4, batch 32
+    assert RECIPES["d2l"] == dict(loss=None, optimizer="sgd", lr=0.2, weight_decay=5e-4, batch_size=32)
     assert RECIPES["ssd"]["loss"]["cls_loss"] == "hard_negative" and RECIPES["focal"]["loss"]["cls_loss"] == "focal"
     assert LOSS_SCHEDULES["full"] == dict(num_epochs=20, num_train=1000, batch_size=32)
+    assert LOSS_SCHEDULES["cpu"] == dict(num_epochs=4, num_train=1000, batch_size=8)
 
 
 def lr_curve(recipe, steps=100):
@@ -81,3 +83,11 @@ def test_code_fingerprint_is_stable_and_short():
     with pytest.raises(KeyError):
         train_recipe("nope", TINY, data=tiny_data(), device="cpu", cache=False)
     assert d2lssd.train_recipe is train_recipe
+
+
+def test_a_recipes_own_batch_size_replaces_the_schedules(tmp_path):
+    out = train_recipe(dict(RECIPES["ssd"], batch_size=8), TINY, data=tiny_data(), device="cpu", cache=False,
+                       plot=None)
+    assert out["schedule"]["batch_size"] == 8 and TINY["batch_size"] == 4  # the schedule itself is untouched
+    assert train_recipe("ssd", TINY, data=tiny_data(), device="cpu", cache=False,
+                        plot=None)["schedule"]["batch_size"] == 4

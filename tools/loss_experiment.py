@@ -24,11 +24,11 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 
 import torch
 
 import d2lssd
+from d2lssd._io import atomic_write
 from d2lssd.recipes import LOSS_SCHEDULES, RECIPES
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "results", "loss_experiment.json")
@@ -73,17 +73,8 @@ def summarise(runs: list[dict]) -> dict:
 
 def write_json(path: str, obj) -> None:
     """Write ``obj`` as JSON atomically (temporary file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    text = (json.dumps(obj, indent=1) + "\n").encode()
+    atomic_write(path, lambda f: f.write(text))
 
 
 def main(argv=None):
@@ -93,16 +84,20 @@ def main(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write (default: %(default)s)")
     p.add_argument("--append", action="store_true", help="add the runs to those already in --out")
+    p.add_argument("--note", default=None,
+                   help="one line on the conditions of the run (e.g. other work on the machine), kept in the JSON")
     args = p.parse_args(argv)
     device = d2lssd.try_gpu()
     data = d2lssd.load_data_bananas(LOSS_SCHEDULES[args.schedule]["batch_size"], seed=0)
     print("device:", d2lssd.describe_device(device), "| torch threads:", torch.get_num_threads(), flush=True)
-    previous, commands = [], []
+    previous, commands, notes = [], [], []
     this_command = "python tools/loss_experiment.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.append and os.path.isfile(args.out):
         with open(args.out) as f:
             old = json.load(f)
-        previous, commands = old["runs"], [old["command"]]
+        previous, commands, notes = old["runs"], [old["command"]], list(old.get("notes", []))
+    if args.note:
+        notes.append(args.note)
     runs = list(previous)
     for seed in args.seeds:
         for recipe in args.recipes:
@@ -116,7 +111,7 @@ def main(argv=None):
                 torch=torch.__version__, d2lssd=d2lssd.__version__,
                 data=_data_label(data[0].data_source), schedule=args.schedule,
                 schedule_config=LOSS_SCHEDULES[args.schedule], recipes={k: RECIPES[k] for k in RECIPES},
-                command=" && ".join(commands + [this_command]),
+                command=" && ".join(commands + [this_command]), notes=notes,
                 summary=summarise(runs), runs=runs)
             write_json(args.out, result)  # after every run: an interrupted experiment keeps what it had
     print(json.dumps(summarise(runs), indent=1))
