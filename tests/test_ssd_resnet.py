@@ -142,7 +142,7 @@ def test_random_init_with_a_clear_warning_when_the_weights_cannot_be_loaded(monk
 def test_offline_switch_skips_the_network_when_the_weights_are_not_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("D2LSSD_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(RuntimeError, match="not cached"):
+    with pytest.raises(RuntimeError, match="not in torch.s hub cache"):
         ssd_resnet._load_imagenet_resnet34()
 
 

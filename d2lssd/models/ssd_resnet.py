@@ -81,8 +81,21 @@ def _load_imagenet_resnet34() -> nn.Module:
     if os.environ.get("D2LSSD_OFFLINE", "").strip().lower() in ("1", "true", "yes"):
         cached = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
         if not cached.is_file():
-            raise RuntimeError(f"D2LSSD_OFFLINE=1 and {cached} is not cached")
-    return resnet34(weights=weights, progress=False)
+            raise RuntimeError(f"D2LSSD_OFFLINE=1 and {cached.name} is not in torch's hub cache")
+    # torch.hub prints "Downloading: <url> to <cache path>": show the home folder as ~ (pages name no
+    # path of the build machine)
+    import contextlib
+    import io
+    import sys
+
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            return resnet34(weights=weights, progress=False)
+    finally:
+        home, text = str(Path.home()), out.getvalue()
+        if text:
+            sys.stdout.write(text.replace(home, "~") if home not in ("", "/") else text)
 
 
 class SSDResNet34(nn.Module):
