@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 
@@ -91,7 +92,7 @@ def main(argv=None):
     data = d2lssd.load_data_bananas(LOSS_SCHEDULES[args.schedule]["batch_size"], seed=0)
     print("device:", d2lssd.describe_device(device), "| torch threads:", torch.get_num_threads(), flush=True)
     previous, commands, notes = [], [], []
-    this_command = "python tools/loss_experiment.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    this_command = shlex.join(["python", "tools/loss_experiment.py", *(sys.argv[1:] if argv is None else argv)])
     if args.append and os.path.isfile(args.out):
         with open(args.out) as f:
             old = json.load(f)
