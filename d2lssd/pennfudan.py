@@ -199,6 +199,14 @@ def build_model(cfg: dict) -> nn.Module:
     return net
 
 
+def _read_state(path):
+    """``torch.load(path, weights_only=True)`` on the CPU; a truncated or foreign file -> one-line ValueError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated or foreign file
+        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+
+
 def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
     """Rebuild the model stored in a checkpoint written by :func:`train`.
 
@@ -222,10 +230,7 @@ def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     device = torch.device(device) if device is not None else try_gpu()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+    state = _read_state(path)
     if not isinstance(state, dict) or "pennfudan_config" not in state:
         raise ValueError(f"{path} is not a Penn-Fudan checkpoint of d2lssd.pennfudan (no pennfudan_config)")
     cfg = make_config(state["pennfudan_config"].get("schedule", "cpu"),
@@ -386,7 +391,10 @@ def cached_checkpoint(cfg: dict, device=None, cache_dir=None) -> Path:
 
 
 def best_path(checkpoint) -> Path:
-    """Where :func:`train` keeps the best checkpoint: ``run.pt`` -> ``run.best.pt``."""
+    """Where :func:`train` keeps the best checkpoint: ``run.pt`` -> ``run.best.pt`` (no suffix: ``.best.pt``).
+
+    Pure path arithmetic (nothing is read or checked). Source: ours.
+    """
     p = Path(checkpoint)
     return p.with_name(p.stem + ".best" + (p.suffix or ".pt"))
 
@@ -445,10 +453,7 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
         started_group = True
     try:
         if resume and checkpoint is not None and Path(checkpoint).is_file():
-            try:
-                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-            except Exception as e:  # truncated or foreign file
-                raise ValueError(f"cannot read checkpoint {checkpoint}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+            state = _read_state(checkpoint)
             saved = (state.get("pennfudan_config") or {}) if isinstance(state, dict) else {}
             cfg = {**cfg, **{k: saved[k] for k in _MODEL_KEYS if k in saved}}
         is_main = rank == 0
