@@ -6,6 +6,13 @@ here would hide the module of the same name);
 ``d2lssd.data.bananas`` reads d2l's banana detection data and, where it cannot
 be downloaded, generates a look-alike offline; ``d2lssd.data.pennfudan`` does
 the same for the Penn-Fudan pedestrians (instance masks, a seeded 120/50 split).
+
+Your own data: ``d2lssd.data.coco`` reads and writes COCO detection files
+(:class:`CocoDataset`, :func:`write_coco`, results and their COCO AP),
+``d2lssd.data.voc`` reads Pascal VOC folders (:class:`VOCDataset`),
+``d2lssd.data.check`` lints either (:func:`check_coco`, :func:`check_voc`,
+``d2lssd check-data``), and ``d2lssd.data.multiclass`` generates a small
+two-class COCO data set offline (and a deliberately broken copy of it).
 """
 
 from .bananas import (
@@ -34,6 +41,13 @@ from .pennfudan import (
     read_pennfudan,
     split_pennfudan,
 )
+from ._detection import DetectionDataset, collate_detection
+from .check import DataReport, Problem, check_coco, check_dataset, check_voc, read_coco_json
+from .coco import (CocoDataset, coco_annotation, coco_results, evaluate_coco, write_coco,
+                   write_coco_results)
+from .multiclass import (MULTICLASS_CATEGORIES, MULTICLASS_GENERATOR_VERSION, generate_multiclass_coco,
+                         write_broken_copy)
+from .voc import VOC_CLASSES, VOCDataset, read_voc_annotation, voc_class_names
 from .download import (
     DATA_HUB,
     DATA_URL,
@@ -51,5 +65,10 @@ __all__ = [
     "PennFudanDataset", "PennFudanRecord", "collate_ssd", "download_pennfudan", "format_annotation",
     "generate_pennfudan", "load_data_pennfudan", "obtain_pennfudan", "parse_annotation",
     "read_pennfudan", "split_pennfudan",
+    "DetectionDataset", "collate_detection",
+    "DataReport", "Problem", "check_coco", "check_dataset", "check_voc", "read_coco_json",
+    "CocoDataset", "coco_annotation", "coco_results", "evaluate_coco", "write_coco", "write_coco_results",
+    "MULTICLASS_CATEGORIES", "MULTICLASS_GENERATOR_VERSION", "generate_multiclass_coco", "write_broken_copy",
+    "VOC_CLASSES", "VOCDataset", "read_voc_annotation", "voc_class_names",
     "DATA_HUB", "DATA_URL", "DownloadError", "cache_dir", "download_extract", "extract", "sha1sum",
 ]

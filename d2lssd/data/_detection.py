@@ -1,0 +1,169 @@
+"""What the COCO and VOC readers share: the sample format, crowd regions through transforms, collation.
+
+A sample is ``(image, target)`` as :class:`d2lssd.data.PennFudanDataset`
+returns it, so the same transforms (:mod:`d2lssd.transforms`) and
+:func:`d2lssd.data.collate_ssd` apply. Crowd regions (COCO ``iscrowd=1``,
+VOC ``difficult``) travel in ``target["crowd_boxes"]`` / ``["crowd_labels"]``.
+
+``torchvision.transforms.v2`` moves every ``BoundingBoxes`` of a sample, but
+``SanitizeBoundingBoxes`` filters them all with the mask of the *first* one,
+so a second box tensor in the target would be filtered wrongly. While the
+transforms run, the crowd boxes are therefore appended to ``"boxes"`` with
+the label ``-2 - class`` (always < -1: never a class, never padding) and split
+off again afterwards; a transform sees one box tensor and one label tensor.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.utils.data
+
+__all__ = ["DetectionDataset", "collate_detection"]
+
+
+def _empty_boxes(h: int, w: int):
+    from torchvision import tv_tensors
+
+    return tv_tensors.BoundingBoxes(torch.zeros((0, 4)), format="XYXY", canvas_size=(h, w))
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """Base of :class:`d2lssd.data.CocoDataset` and :class:`d2lssd.data.VOCDataset`.
+
+    Subclasses implement ``__len__`` and ``_load(idx) -> (image, target)``
+    (before transforms); this class applies ``transforms`` with the crowd
+    regions carried along (see the module docstring).
+
+    Attributes:
+        classes: tuple of class names, label ``k`` is ``classes[k]`` (model class ``k + 1``).
+        num_classes: ``len(classes)`` (the ``q`` of a model: ``TinySSD(num_classes=q)``).
+        transforms: the callable or ``None``; may be replaced after construction
+            (e.g. a training and a validation copy of one data set).
+        report: the :class:`d2lssd.data.DataReport` of the check made on opening.
+        num_dropped: ``(annotations, images)`` left out by ``errors="drop"``.
+    """
+
+    def __init__(self, classes: Sequence[str], transforms: Callable | None = None):
+        self.classes = tuple(classes)
+        self.num_classes = len(self.classes)
+        self.transforms = transforms
+
+    @staticmethod
+    def _check_classes(classes) -> tuple[str, ...]:
+        if isinstance(classes, str) or not all(isinstance(c, str) and c for c in classes):
+            raise ValueError(f"classes must be a sequence of non-empty names, got {classes!r}")
+        classes = tuple(classes)
+        if not classes:
+            raise ValueError("classes is empty: the data set names no class")
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes lists a name twice: {list(classes)}")
+        return classes
+
+    def _handle_report(self, report, errors: str) -> None:
+        report.raise_if_problems(errors)  # raises for "raise" with problems, or fatal ones
+        self.report = report
+        self.num_dropped = (len(report.bad_annotations), len(report.bad_images))
+        if report.problems:
+            print(report.drop_summary(), flush=True)
+
+    @staticmethod
+    def _read_image(path):
+        """uint8 ``tv_tensors.Image`` ``(3, H, W)`` of an image file (PIL, converted to RGB)."""
+        import numpy as np
+        from PIL import Image
+        from torchvision import tv_tensors
+
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+        return tv_tensors.Image(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+
+    @staticmethod
+    def _target(image, rows, crowd, **extra) -> dict:
+        """The target dict from rows ``(label, x1, y1, x2, y2)`` in pixels (0-based half-open)."""
+        from torchvision import tv_tensors
+
+        h, w = image.shape[-2:]
+        scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+
+        def boxes_labels(r):
+            t = torch.tensor(r, dtype=torch.float32).reshape(-1, 5)
+            b = torch.minimum(t[:, 1:].clamp(min=0), scale)  # within the checker's 1-pixel tolerance
+            return (tv_tensors.BoundingBoxes(b, format="XYXY", canvas_size=(h, w)), t[:, 0].long())
+
+        boxes, labels = boxes_labels(rows)
+        crowd_boxes, crowd_labels = boxes_labels(crowd)
+        return {"boxes": boxes, "labels": labels, "crowd_boxes": crowd_boxes, "crowd_labels": crowd_labels,
+                **extra, "orig_size": (int(h), int(w))}
+
+    def _load(self, idx: int):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __getitem__(self, idx: int):
+        if not isinstance(idx, int) and not (isinstance(idx, torch.Tensor) and idx.dim() == 0):
+            raise TypeError(f"index must be an integer, got {type(idx).__name__}")
+        idx = int(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} out of range for {len(self)} images")
+        image, target = self._load(idx % len(self))
+        if self.transforms is None:
+            return image, target
+        return self._transform(image, target)
+
+    def _transform(self, image, target: dict):
+        from torchvision import tv_tensors
+
+        merged = {k: v for k, v in target.items() if k not in ("crowd_boxes", "crowd_labels")}
+        boxes, crowd = target["boxes"], target["crowd_boxes"]
+        merged["boxes"] = tv_tensors.wrap(torch.cat((boxes.as_subclass(torch.Tensor),
+                                                     crowd.as_subclass(torch.Tensor))), like=boxes)
+        merged["labels"] = torch.cat((target["labels"], -2 - target["crowd_labels"]))
+        image, out = self.transforms(image, merged)
+        b, lab = out["boxes"], torch.as_tensor(out["labels"])
+        plain = b.as_subclass(torch.Tensor)
+        keep = lab >= 0
+        out = dict(out)
+        out["boxes"] = tv_tensors.wrap(plain[keep], like=b)
+        out["labels"] = lab[keep]
+        out["crowd_boxes"] = tv_tensors.wrap(plain[~keep], like=b)
+        out["crowd_labels"] = -2 - lab[~keep]
+        return image, out
+
+
+def collate_detection(batch):
+    """Like :func:`d2lssd.data.collate_ssd`, plus what evaluation needs: ids, sizes, crowd regions.
+
+    Args:
+        batch: list of ``(image, target)`` from :class:`d2lssd.data.CocoDataset`
+            or :class:`d2lssd.data.VOCDataset` after an SSD transform (float
+            images of one size).
+
+    Returns:
+        ``(images, labels, info)``: ``images`` float32 ``(B, 3, H, W)``;
+        ``labels`` float32 ``(B, G_max, 5)`` rows ``(class, xmin, ymin, xmax,
+        ymax)`` normalized to [0, 1], padded with class -1 (exactly
+        :func:`~d2lssd.data.collate_ssd`); ``info`` a dict with
+
+        * ``"crowd"``: float32 ``(B, C_max, 5)``, the crowd regions in the same
+          row format (padded with class -1; ``C_max`` may be 0);
+        * ``"image_id"``: int64 ``(B,)`` (COCO image ids; VOC dataset indices);
+        * ``"orig_size"``: int64 ``(B, 2)``, ``(height, width)`` of the image
+          files: normalized boxes times ``(W, H, W, H)`` are pixels of the file.
+
+    Raises:
+        ValueError: as :func:`~d2lssd.data.collate_ssd`.
+    """
+    from .pennfudan import collate_ssd
+
+    images, labels = collate_ssd(batch)
+    crowd_batch = [(image, {"boxes": t.get("crowd_boxes", torch.zeros((0, 4))),
+                            "labels": t.get("crowd_labels", torch.zeros((0,), dtype=torch.long))})
+                   for image, t in batch]
+    _, crowd = collate_ssd(crowd_batch)
+    info = {
+        "crowd": crowd,
+        "image_id": torch.tensor([int(t.get("image_id", k)) for k, (_, t) in enumerate(batch)]),
+        "orig_size": torch.tensor([list(t.get("orig_size", image.shape[-2:])) for image, t in batch]),
+    }
+    return images, labels, info

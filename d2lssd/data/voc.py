@@ -1,0 +1,258 @@
+"""Pascal VOC XML folders as a detection data set in d2lssd's format.
+
+The layout that VOC and most labelling tools' "Pascal VOC" export write::
+
+    ROOT/
+        JPEGImages/<name>.jpg          the images
+        Annotations/<name>.xml         one XML file per image
+        ImageSets/Main/<split>.txt     optional: image names of a split, one per line
+
+An XML file holds ``<size>`` (``<width>``, ``<height>``) and one ``<object>``
+per box with ``<name>`` (the class), ``<difficult>`` (0/1) and
+``<bndbox>`` ``<xmin> <ymin> <xmax> <ymax>``. VOC's corners are **1-based
+and inclusive**: the box covers pixel columns ``xmin .. xmax`` counted from 1,
+so a box of the whole ``W x H`` image is ``(1, 1, W, H)``. This reader turns
+them into the package's 0-based half-open pixel corners
+``(xmin - 1, ymin - 1, xmax, ymax)`` (the whole image is ``(0, 0, W, H)``), as
+:func:`d2lssd.data.pennfudan.parse_annotation` does for Penn-Fudan's
+PASCAL-style files. (``torchvision.datasets.wrap_dataset_for_transforms_v2``
+on ``VOCDetection`` takes the numbers as they are, which shifts every box's
+top-left corner by one pixel, and parses them with ``int``, which fails on
+the fractional corners some tools write; so the XML is parsed with
+torchvision's ``VOCDetection.parse_voc_xml`` (``xml.etree``) and converted
+here. ``VOCDetection`` itself only reads the ``VOCdevkit/VOC20XX`` layout.)
+
+**Difficult objects.** VOC's AP leaves objects marked ``difficult`` out:
+detecting one is neither a true nor a false positive. By default
+(``difficult="ignore"``) they are handled exactly like COCO's ``iscrowd``
+regions: kept apart in ``target["crowd_boxes"]`` / ``target["crowd_labels"]``,
+never positives in training, and available to an evaluation that ignores
+detections on them. ``difficult="keep"`` makes them ordinary objects;
+``difficult="drop"`` removes them altogether.
+
+Source: the Pascal VOC development kit documentation (Everingham et al.,
+"The PASCAL Visual Object Classes Challenge"); torchvision
+``datasets/voc.py`` (``VOCDetection.parse_voc_xml``).
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from ._detection import DetectionDataset
+from .check import check_voc
+
+__all__ = ["VOC_CLASSES", "VOCDataset", "read_voc_annotation", "voc_class_names"]
+
+#: The 20 classes of Pascal VOC 2007/2012, in the devkit's (alphabetical) order.
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+               "train", "tvmonitor")
+
+_DIFFICULT = ("ignore", "keep", "drop")
+
+
+def _list_names(root: Path, image_set: str | None) -> tuple[list[str], list[str]]:
+    """Image names to read: ``(names, names listed more than once)``; names in file order, unique."""
+    ann = root / "Annotations"
+    if not ann.is_dir():
+        raise ValueError(f"{root} is not a Pascal VOC folder: it has no Annotations/ folder")
+    if image_set is None:
+        return sorted(p.stem for p in ann.glob("*.xml")), []
+    lst = root / "ImageSets" / "Main" / f"{image_set}.txt"
+    if not lst.is_file():
+        have = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt"))
+        raise ValueError(f"image_set {image_set!r}: no file {lst} (lists found: {have})")
+    names, twice, seen = [], [], set()
+    for line in lst.read_text(encoding="utf-8").splitlines():
+        name = line.split()[0] if line.split() else ""
+        if not name:
+            continue
+        if name in seen:
+            if name not in twice:
+                twice.append(name)
+            continue
+        seen.add(name)
+        names.append(name)
+    return names, twice
+
+
+def _number(text):
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and abs(v) != float("inf") else None
+
+
+def _parse_xml(path: Path) -> dict:
+    """Parse one VOC XML file into plain Python (see :func:`read_voc_annotation`); ValueError if unreadable."""
+    from torchvision.datasets import VOCDetection
+
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as e:
+        raise ValueError(f"{path.name} is not readable XML: {e}") from None
+    if root.tag != "annotation":
+        raise ValueError(f"{path.name}: the root element is <{root.tag}>, not <annotation>")
+    ann = VOCDetection.parse_voc_xml(root)["annotation"]
+    size = ann.get("size") if isinstance(ann.get("size"), dict) else {}
+    w, h = _number(size.get("width")), _number(size.get("height"))
+    objects = []
+    for obj in ann.get("object", []) or []:
+        if not isinstance(obj, dict):
+            continue
+        bb = obj.get("bndbox") if isinstance(obj.get("bndbox"), dict) else {}
+        corners = [_number(bb.get(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
+        name = obj.get("name")
+        objects.append({
+            "name": name.strip() if isinstance(name, str) else "",
+            "box": None if any(c is None for c in corners) else tuple(corners),
+            "box_text": {k: bb.get(k) for k in ("xmin", "ymin", "xmax", "ymax")},
+            "difficult": str(obj.get("difficult", "0")).strip() in ("1", "true", "True"),
+        })
+    filename = ann.get("filename")
+    return {
+        "filename": filename.strip() if isinstance(filename, str) and filename.strip() else None,
+        "size": None if w is None or h is None else (int(w) if w == int(w) else w,
+                                                     int(h) if h == int(h) else h),
+        "size_text": {"width": size.get("width"), "height": size.get("height")},
+        "objects": objects,
+    }
+
+
+def _image_path(root: Path, name: str, ann: dict) -> Path:
+    """``JPEGImages/<filename>`` if the XML names a file, else ``JPEGImages/<name>.jpg``."""
+    if ann.get("filename"):
+        return root / "JPEGImages" / Path(ann["filename"]).name
+    return root / "JPEGImages" / f"{name}.jpg"
+
+
+def read_voc_annotation(path) -> dict:
+    """Read one Pascal VOC XML annotation file.
+
+    Args:
+        path: the ``.xml`` file.
+
+    Returns:
+        dict with ``"filename"`` (str or ``None``), ``"size"`` (``(width,
+        height)`` in pixels or ``None`` if missing) and ``"objects"``: a list
+        of dicts ``{"name": str, "box": (xmin, ymin, xmax, ymax) or None,
+        "difficult": bool}`` with the box as written, **1-based inclusive**
+        pixel corners (floats).
+
+    Raises:
+        ValueError: the file is not readable XML or its root is not ``<annotation>``.
+
+    Source: torchvision ``VOCDetection.parse_voc_xml``.
+    """
+    ann = _parse_xml(Path(path))
+    return {"filename": ann["filename"], "size": ann["size"],
+            "objects": [{k: o[k] for k in ("name", "box", "difficult")} for o in ann["objects"]]}
+
+
+def voc_class_names(root, image_set: str | None = None) -> tuple[str, ...]:
+    """The class names used in a VOC folder, sorted alphabetically (VOC's own order for its 20 classes).
+
+    Unreadable XML files are skipped (:func:`d2lssd.data.check_voc` reports them).
+    """
+    root = Path(root)
+    names, _ = _list_names(root, image_set)
+    found = set()
+    for name in names:
+        try:
+            found.update(o["name"] for o in _parse_xml(root / "Annotations" / f"{name}.xml")["objects"]
+                         if o["name"])
+        except (ValueError, FileNotFoundError):
+            continue
+    return tuple(sorted(found))
+
+
+class VOCDataset(DetectionDataset):
+    """A Pascal VOC folder as ``(image, target)`` samples in d2lssd's format.
+
+    ``dataset[i]`` is ``(image, target)`` before ``transforms`` (the same
+    structure as :class:`d2lssd.data.CocoDataset`):
+
+    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB;
+    * ``target["boxes"]``: ``tv_tensors.BoundingBoxes`` float32 ``(G, 4)``,
+      XYXY, pixels, 0-based half-open (``(xmin - 1, ymin - 1, xmax, ymax)`` of
+      the XML), clamped to the image (within the checker's 1-pixel tolerance);
+    * ``target["labels"]``: int64 ``(G,)``, ``0 .. q - 1`` (``classes[k]``; the
+      model's class ``k + 1``, class 0 being background);
+    * ``target["crowd_boxes"]``, ``target["crowd_labels"]``: the difficult
+      objects (``difficult="ignore"``), same formats, ``(C, 4)`` and ``(C,)``;
+    * ``target["image_id"]``: int, the index in this dataset;
+      ``target["name"]``: the image name (XML stem); ``target["orig_size"]``:
+      ``(H, W)`` of the file.
+
+    An image without objects is kept (``G = 0``: a negative example).
+    ``transforms(image, target)`` is applied last and moves the crowd boxes with
+    the others (see :class:`d2lssd.data.DetectionDataset`).
+
+    Args:
+        root: the VOC folder (``Annotations/``, ``JPEGImages/``).
+        image_set: read only ``ImageSets/Main/<image_set>.txt``; default every XML file.
+        classes: class names in label order; default :func:`voc_class_names`
+            of the data (sorted). An object of another class is a problem
+            (``unknown_category``).
+        transforms: optional ``(image, target) -> (image, target)``, e.g.
+            :class:`d2lssd.transforms.SSDTrainTransform`.
+        difficult: ``"ignore"`` (default), ``"keep"`` or ``"drop"`` (see the module docstring).
+        errors: ``"raise"`` (default): refuse a data set with any problem
+            found by :func:`d2lssd.data.check_voc`; ``"drop"``: leave out the
+            bad objects and images and print how many.
+        verify_images: open every image when checking (see :func:`check_voc`).
+
+    Attributes:
+        classes: tuple of class names (label ``k`` is ``classes[k]``);
+        names: image names in order; report: the :class:`DataReport` of the check;
+        num_dropped: ``(annotations, images)`` left out by ``errors="drop"``.
+
+    Raises:
+        ValueError: bad arguments, a data set with problems (see ``errors``), no image.
+    """
+
+    def __init__(self, root: str | os.PathLike, image_set: str | None = None,
+                 classes: Sequence[str] | None = None, transforms: Callable | None = None,
+                 difficult: str = "ignore", errors: str = "raise", verify_images: bool = True):
+        if difficult not in _DIFFICULT:
+            raise ValueError(f"difficult must be one of {_DIFFICULT}, got {difficult!r}")
+        self.root = Path(root)
+        if classes is None:
+            classes = voc_class_names(self.root, image_set)
+        classes = self._check_classes(classes)
+        report = check_voc(self.root, image_set, classes, verify_images)
+        self._handle_report(report, errors)
+        names, _ = _list_names(self.root, image_set)
+        index = {c: k for k, c in enumerate(classes)}
+        self.names, self._records = [], []
+        for name in names:
+            if name in report.bad_images:
+                continue
+            ann = _parse_xml(self.root / "Annotations" / f"{name}.xml")
+            rows, crowd = [], []
+            for k, obj in enumerate(ann["objects"], start=1):
+                if (name, k) in report.bad_annotations or (obj["difficult"] and difficult == "drop"):
+                    continue
+                x1, y1, x2, y2 = obj["box"]
+                row = (index[obj["name"]], x1 - 1, y1 - 1, x2, y2)
+                (crowd if obj["difficult"] and difficult == "ignore" else rows).append(row)
+            self.names.append(name)
+            self._records.append((_image_path(self.root, name, ann), rows, crowd))
+        if not self._records:
+            raise ValueError(f"{self.root}: no image to read")
+        super().__init__(classes, transforms)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def _load(self, idx: int):
+        path, rows, crowd = self._records[idx]
+        image = self._read_image(path)
+        return image, self._target(image, rows, crowd, image_id=idx, name=self.names[idx])
