@@ -1,0 +1,110 @@
+"""Pascal VOC folders: 1-based inclusive corners, difficult objects, class names, image sets."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from d2lssd.data import VOCDataset, collate_ssd, read_voc_annotation, voc_class_names
+from d2lssd.transforms import SSDEvalTransform
+
+# name -> (width, height, [(class, xmin, ymin, xmax, ymax, difficult)]) in VOC's 1-based inclusive corners
+IMAGES = {
+    "000001": (60, 40, [("dog", 1, 1, 60, 40, 0), ("cat", 11, 5, 30, 20, 1)]),
+    "000002": (50, 70, [("person", 5.5, 10, 25, 69.5, 0), ("cat", 30, 30, 30, 45, 0)]),
+    "000003": (32, 32, []),
+}
+
+
+def write_voc(root, images=IMAGES, image_sets=None, write_filename=True):
+    (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    (root / "Annotations").mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, (w, h, objs) in images.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "JPEGImages" / f"{name}.jpg")
+        parts = [f"<annotation><folder>VOC</folder>"
+                 + (f"<filename>{name}.jpg</filename>" if write_filename else "")
+                 + f"<size><width>{w}</width><height>{h}</height><depth>3</depth></size>"]
+        for cls, x1, y1, x2, y2, diff in objs:
+            parts.append(f"<object><name>{cls}</name><pose>Unspecified</pose><truncated>0</truncated>"
+                         f"<difficult>{diff}</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+                         f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>")
+        parts.append("</annotation>")
+        (root / "Annotations" / f"{name}.xml").write_text("".join(parts))
+    for set_name, names in (image_sets or {}).items():
+        (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+        (root / "ImageSets" / "Main" / f"{set_name}.txt").write_text("".join(f"{n}\n" for n in names))
+    return root
+
+
+def test_corners_become_zero_based_half_open(tmp_path):
+    root = write_voc(tmp_path / "voc")
+    ds = VOCDataset(root)
+    assert ds.classes == ("cat", "dog", "person") and ds.names == ["000001", "000002", "000003"]
+    _, t = ds[0]
+    # (1, 1, W, H) in VOC is the whole image: (0, 0, W, H) here.
+    assert t["boxes"].as_subclass(torch.Tensor).tolist() == [[0.0, 0.0, 60.0, 40.0]]
+    assert t["labels"].tolist() == [1]
+    # The difficult cat is kept apart, like a COCO crowd region.
+    assert t["crowd_boxes"].as_subclass(torch.Tensor).tolist() == [[10.0, 4.0, 30.0, 20.0]]
+    assert t["crowd_labels"].tolist() == [0]
+    _, t = ds[1]
+    # Fractional corners are read as they are; a one-pixel-wide box (xmin == xmax) has width 1.
+    assert t["boxes"].as_subclass(torch.Tensor).tolist() == [[4.5, 9.0, 25.0, 69.5], [29.0, 29.0, 30.0, 45.0]]
+    assert t["labels"].tolist() == [2, 0]
+    image, t = ds[2]
+    assert tuple(image.shape) == (3, 32, 32) and len(t["boxes"]) == 0  # a negative, kept
+    ds.transforms = SSDEvalTransform(size=64)
+    _, labels = collate_ssd([ds[0], ds[2]])
+    torch.testing.assert_close(labels[0], torch.tensor([[1.0, 0, 0, 1, 1]]))
+    assert labels[1, 0, 0] == -1
+
+
+def test_equals_torchvision_voc_detection_minus_one(tmp_path):
+    """torchvision's VOCDetection on the devkit layout reads the same numbers; ours are shifted to 0-based."""
+    from torchvision.datasets import VOCDetection, wrap_dataset_for_transforms_v2
+
+    images = {k: (w, h, [o for o in objs if float(o[1]).is_integer()]) for k, (w, h, objs) in IMAGES.items()
+              if objs}
+    base = write_voc(tmp_path / "VOCdevkit" / "VOC2012", images, image_sets={"train": sorted(images)})
+    ref = wrap_dataset_for_transforms_v2(VOCDetection(str(tmp_path), year="2012", image_set="train"))
+    ours = VOCDataset(base, image_set="train", difficult="keep")
+    assert len(ref) == len(ours) == 2
+    for k in range(2):
+        _, r = ref[k]
+        _, t = ours[k]
+        shift = torch.tensor([1.0, 1.0, 0.0, 0.0])
+        torch.testing.assert_close(t["boxes"].as_subclass(torch.Tensor),
+                                   r["boxes"].as_subclass(torch.Tensor).float() - shift)
+        assert [ours.classes[i] for i in t["labels"].tolist()] == [o[0] for o in images[ours.names[k]][2]]
+
+
+def test_difficult_options_and_classes(tmp_path):
+    root = write_voc(tmp_path / "voc", image_sets={"val": ["000002", "000001"]})
+    keep = VOCDataset(root, difficult="keep")
+    assert keep[0][1]["labels"].tolist() == [1, 0] and len(keep[0][1]["crowd_boxes"]) == 0
+    drop = VOCDataset(root, difficult="drop")
+    assert drop[0][1]["labels"].tolist() == [1] and len(drop[0][1]["crowd_boxes"]) == 0
+    given = VOCDataset(root, classes=["person", "dog", "cat", "bus"], image_set="val")
+    assert given.names == ["000002", "000001"]  # the list's order
+    assert given[0][1]["labels"].tolist() == [0, 2]
+    with pytest.raises(ValueError, match="unknown_category"):
+        VOCDataset(root, classes=["dog", "cat"])
+    with pytest.raises(ValueError, match="difficult"):
+        VOCDataset(root, difficult="maybe")
+    with pytest.raises(ValueError, match="image_set 'test'"):
+        VOCDataset(root, image_set="test")
+    assert voc_class_names(root, "val") == ("cat", "dog", "person")
+
+
+def test_without_filename_and_read_annotation(tmp_path):
+    root = write_voc(tmp_path / "voc", write_filename=False)
+    ann = read_voc_annotation(root / "Annotations" / "000002.xml")
+    assert ann["filename"] is None and ann["size"] == (50, 70)
+    assert ann["objects"][0] == {"name": "person", "box": (5.5, 10.0, 25.0, 69.5), "difficult": False}
+    assert len(VOCDataset(root)) == 3  # the image is found as <name>.jpg
+    (root / "Annotations" / "000003.xml").write_text("<annotation><size>")
+    with pytest.raises(ValueError, match="bad_xml"):
+        VOCDataset(root)
+    ds = VOCDataset(root, errors="drop")
+    assert ds.names == ["000001", "000002"] and ds.num_dropped == (0, 1)
