@@ -218,6 +218,22 @@ class CocoDataset(DetectionDataset):
         return image, self._target(image, rows, crowd, image_id=iid,
                                    file_name=self.coco.imgs[iid]["file_name"])
 
+    def normalized_boxes(self) -> torch.Tensor:
+        """All non-crowd boxes, float32 ``(G, 4)`` corner format normalized by each image's declared size.
+
+        Read from the annotations (no image is opened), clamped to [0, 1] as
+        :meth:`__getitem__` clamps them; for :func:`d2lssd.anchor_fit.fit_anchors`.
+        """
+        rows = []
+        for a in self.coco.dataset["annotations"]:
+            if a.get("iscrowd", 0):
+                continue
+            im = self.coco.imgs[a["image_id"]]
+            x, y, w, h = (float(v) for v in a["bbox"])
+            W, H = float(im["width"]), float(im["height"])
+            rows.append((x / W, y / H, (x + w) / W, (y + h) / H))
+        return torch.tensor(rows, dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
+
     def category_of_label(self, labels) -> list[int]:
         """COCO category ids of labels ``0 .. q - 1`` (a sequence or int tensor); ValueError if out of range."""
         out = []

@@ -244,7 +244,7 @@ class VOCDataset(DetectionDataset):
                 row = (index[obj["name"]], x1 - 1, y1 - 1, x2, y2)
                 (crowd if obj["difficult"] and difficult == "ignore" else rows).append(row)
             self.names.append(name)
-            self._records.append((_image_path(self.root, name, ann), rows, crowd))
+            self._records.append((_image_path(self.root, name, ann), rows, crowd, ann["size"]))
         if not self._records:
             raise ValueError(f"{self.root}: no image to read")
         super().__init__(classes, transforms)
@@ -252,7 +252,16 @@ class VOCDataset(DetectionDataset):
     def __len__(self) -> int:
         return len(self._records)
 
+    def normalized_boxes(self) -> torch.Tensor:
+        """All non-crowd boxes, float32 ``(G, 4)``, normalized by each image's ``<size>``, clamped to [0, 1]
+        (no image is opened); for :func:`d2lssd.anchor_fit.fit_anchors`."""
+        out = []
+        for _, rows, _, (w, h) in self._records:
+            for _, x1, y1, x2, y2 in rows:
+                out.append((x1 / w, y1 / h, x2 / w, y2 / h))
+        return torch.tensor(out, dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
+
     def _load(self, idx: int):
-        path, rows, crowd = self._records[idx]
+        path, rows, crowd, _ = self._records[idx]
         image = self._read_image(path)
         return image, self._target(image, rows, crowd, image_id=idx, name=self.names[idx])
