@@ -198,15 +198,14 @@ def _kmeans_1d(x: torch.Tensor, k: int, iterations: int = 25) -> tuple[torch.Ten
     return c[order], counts[order]
 
 
-def _score(anchors: torch.Tensor, boxes: torch.Tensor, t: float):
-    best = best_anchor_iou(anchors, boxes)
-    return float((best >= t).float().mean()), float(best.mean()), best
-
-
-def _best_level(anchors: torch.Tensor, boxes: torch.Tensor, level_of_anchor: torch.Tensor,
-                chunk: int = 2048) -> torch.Tensor:
-    idx = torch.cat([box_iou(boxes[i:i + chunk], anchors).argmax(dim=1) for i in range(0, len(boxes), chunk)])
-    return level_of_anchor[idx]
+def _best(anchors: torch.Tensor, boxes: torch.Tensor, chunk: int = 2048):
+    """Best IoU ``(G,)`` and index of the best anchor ``(G,)`` of each box, in one pass."""
+    vals, idx = [], []
+    for i in range(0, len(boxes), chunk):
+        v, j = box_iou(boxes[i:i + chunk], anchors).max(dim=1)
+        vals.append(v)
+        idx.append(j)
+    return torch.cat(vals), torch.cat(idx)
 
 
 @dataclass
@@ -306,7 +305,8 @@ def fit_anchors(boxes, model="tinyssd", image_size=256, iou_threshold: float = 0
     n_ratios = [len(r) for r in before_ratios]
     t = float(iou_threshold)
 
-    cov0, mean0, _ = _score(anchors_for(shapes, before_sizes, before_ratios)[0], boxes, t)
+    best0, _ = _best(anchors_for(shapes, before_sizes, before_ratios)[0], boxes)
+    cov0, mean0 = float((best0 >= t).float().mean()), float(best0.mean())
     best = (cov0, mean0, before_sizes, before_ratios, "model")
     history = [("model", cov0, mean0)]
 
@@ -327,14 +327,14 @@ def fit_anchors(boxes, model="tinyssd", image_size=256, iou_threshold: float = 0
     log_s = torch.log(torch.sqrt(wh[:, 0] * W * wh[:, 1] * H) / H)
     rounds = 0
     for rounds in range(0, int(iterations) + 1):
-        anchors = anchors_for(shapes, sizes, ratios)[0]
-        cov, mean, _ = _score(anchors, boxes, t)
+        iou, which = _best(anchors_for(shapes, sizes, ratios)[0], boxes)
+        cov, mean = float((iou >= t).float().mean()), float(iou.mean())
         history.append((f"round {rounds}", cov, mean))
         if (cov, mean) > best[:2]:
             best = (cov, mean, [list(s) for s in sizes], [list(r) for r in ratios], "fitted")
         if rounds == int(iterations):
             break
-        level = _best_level(anchors, boxes, level_of_anchor)
+        level = level_of_anchor[which]
         new = []
         for k, ns in enumerate(n_sizes):
             mine = log_s[level == k]
