@@ -5,12 +5,16 @@ Dependencies point one way: boxes <- anchors, offsets <- matching, nms;
 plotting and widgets sit on top and nothing below imports them.
 """
 
+from .anchor_fit import AnchorFit, anchor_coverage, best_anchor_iou, fit_anchors
 from .anchors import SSD300_CONFIG, multibox_prior, ssd_default_boxes, ssd_scales
 from .boxes import box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes
 from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
                    load_data_bananas, read_data_bananas)
 from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_pennfudan,
                    load_data_pennfudan, obtain_pennfudan, read_pennfudan, split_pennfudan)
+from .data import (CocoDataset, VOCDataset, check_coco, check_dataset, check_voc, collate_detection,
+                   coco_results, evaluate_coco, generate_multiclass_coco, write_broken_copy, write_coco,
+                   write_coco_results)
 from .device import describe_device, try_gpu
 from .losses import (MultiBoxLoss, calc_loss, focal_loss, hard_negative_mining, multibox_loss,
                      sigmoid_focal_loss, smooth_l1, ssd_loss)
@@ -32,12 +36,16 @@ from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnchorFit", "anchor_coverage", "best_anchor_iou", "fit_anchors",
     "SSD300_CONFIG", "multibox_prior", "ssd_default_boxes", "ssd_scales",
     "box_area", "box_center_to_corner", "box_corner_to_center", "box_iou", "clip_boxes",
     "BananasDataset", "DataSource", "DownloadError", "download_extract", "generate_bananas",
     "load_data_bananas", "read_data_bananas",
     "PennFudanDataset", "collate_ssd", "download_pennfudan", "generate_pennfudan",
     "load_data_pennfudan", "obtain_pennfudan", "read_pennfudan", "split_pennfudan",
+    "CocoDataset", "VOCDataset", "check_coco", "check_dataset", "check_voc", "collate_detection",
+    "coco_results", "evaluate_coco", "generate_multiclass_coco", "write_broken_copy", "write_coco",
+    "write_coco_results",
     "describe_device", "try_gpu",
     "MultiBoxLoss", "calc_loss", "focal_loss", "hard_negative_mining", "multibox_loss",
     "sigmoid_focal_loss", "smooth_l1", "ssd_loss",

@@ -223,3 +223,14 @@ def test_mean_average_precision_per_class_equals_pycocotools():
     assert ours["AP50"] == pytest.approx((per_class[0] + per_class[1]) / 2, abs=1e-6)
     assert math.isnan(ours["AP50_per_class"][2])
     assert 0.2 < ours["AP50"] < 1.0  # the test data is neither trivial nor hopeless
+
+
+def test_predict_and_evaluate_ap_with_two_classes(generated):
+    ds = CocoDataset(generated / "val.json", generated / "images", transforms=SSDEvalTransform(128))
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate_ssd)
+    torch.manual_seed(0)
+    net = d2lssd.TinySSD(num_classes=2)
+    res = d2lssd.evaluate_ap(net, loader, score_threshold=0.0, top_k=50)
+    assert res["num_images"] == len(ds)
+    assert {0, 1} <= set(res["classes"]) <= {0, 1}  # both classes predicted and evaluated, nothing else
+    assert all(0 <= d[:, 0].min() and d[:, 0].max() <= 1 for d in res["detections"] if len(d))
