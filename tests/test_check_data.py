@@ -70,6 +70,13 @@ def test_each_kind_of_fault(tmp_path, edit, expected):
     assert not report.ok and len(report.lines()) == len(report.problems)
 
 
+def test_exchanged_width_and_height_get_a_hint(tmp_path):
+    data, img_dir = _clean(tmp_path)
+    data["images"][0].update(width=30, height=40)  # the file is 40x30
+    (p,) = [p for p in check_coco(data, img_dir).problems if p.kind == "size_mismatch"]
+    assert "EXIF orientation" in p.message
+
+
 def test_unreadable_file_and_bad_json(tmp_path):
     data, img_dir = _clean(tmp_path)
     (img_dir / "b.jpg").write_bytes(b"\xff\xd8 not really a jpeg")

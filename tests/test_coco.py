@@ -199,3 +199,21 @@ def test_writer_is_atomic_and_rejects_nan(tmp_path):
         write_coco(path, [{"id": 1}], [], CATEGORIES)
     with pytest.raises(ValueError, match="xmax >= xmin"):
         coco_annotation(1, 1, 1, (5, 0, 4, 3))
+
+
+def test_seeded_split_shares_classes_and_covers_everything(tmp_path):
+    images = [(i, f"{i}.png", 20 + i, 24, [(3 if i % 2 else 7, (1, 1, 10, 12), 0)]) for i in range(1, 11)]
+    path, img_dir = _write_set(tmp_path, images)
+    ds = CocoDataset(path, img_dir)
+    train, val = ds.split(3, seed=5, val_transforms=SSDEvalTransform(32))
+    assert len(train) == 7 and len(val) == 3
+    assert sorted(train.image_ids + val.image_ids) == ds.image_ids and not set(train.image_ids) & set(val.image_ids)
+    assert train.classes == val.classes == ds.classes and train.transforms is None
+    image, t = val[0]
+    assert tuple(image.shape) == (3, 32, 32) and t["image_id"] == val.image_ids[0]
+    assert train[2][1]["image_id"] == train.image_ids[2]
+    assert val.split(1, seed=0)[1].image_ids == CocoDataset(path, img_dir).split(3, seed=5)[1].split(1, seed=0)[1].image_ids
+    assert ds.split(3, seed=5)[1].image_ids == val.image_ids  # the same seed, the same split
+    assert len(val.normalized_boxes()) == 3
+    with pytest.raises(ValueError, match="num_val"):
+        ds.split(10)

@@ -108,3 +108,15 @@ def test_without_filename_and_read_annotation(tmp_path):
         VOCDataset(root)
     ds = VOCDataset(root, errors="drop")
     assert ds.names == ["000001", "000002"] and ds.num_dropped == (0, 1)
+
+
+def test_split_and_normalized_boxes(tmp_path):
+    root = write_voc(tmp_path / "voc")
+    ds = VOCDataset(root)
+    train, val = ds.split(1, seed=0)
+    assert sorted(train.names + val.names) == ds.names and len(val) == 1
+    assert train.classes == ds.classes
+    boxes = ds.normalized_boxes()  # difficult objects left out, like crowd regions
+    torch.testing.assert_close(boxes[0], torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    torch.testing.assert_close(boxes[1], torch.tensor([4.5 / 50, 9 / 70, 25 / 50, 69.5 / 70]))
+    assert len(boxes) == 3

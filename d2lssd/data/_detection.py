@@ -100,6 +100,47 @@ class DetectionDataset(torch.utils.data.Dataset):
     def _load(self, idx: int):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _subset(self, indices: list[int]):  # pragma: no cover - abstract
+        """A shallow copy holding only the samples ``indices`` (in that order)."""
+        raise NotImplementedError
+
+    def _keys(self) -> list:  # pragma: no cover - abstract
+        """One sortable, unique key per sample (COCO image id, VOC name), for :meth:`split`."""
+        raise NotImplementedError
+
+    def split(self, num_val: int, seed: int = 0, train_transforms: Callable | None = None,
+              val_transforms: Callable | None = None):
+        """A seeded train/validation split: two data sets of the same classes.
+
+        The samples' keys (COCO image ids, VOC names) go through
+        :func:`d2lssd.data.split_pennfudan` (sorted, permuted by a
+        ``torch.Generator`` seeded with ``seed``; the last ``num_val`` are
+        validation), so a split depends only on the keys and the seed.
+
+        Args:
+            num_val: validation samples, ``0 <= num_val < len(self)``.
+            seed: seed of the permutation.
+            train_transforms, val_transforms: the ``transforms`` of each part
+                (default: this data set's ``transforms`` for both).
+
+        Returns:
+            ``(train, val)``: shallow copies of this data set, disjoint, together all samples.
+
+        Raises:
+            ValueError: ``num_val`` out of range.
+        """
+        from .pennfudan import split_pennfudan
+
+        keys = self._keys()
+        train_keys, val_keys = split_pennfudan(keys, num_val, seed)
+        where = {k: i for i, k in enumerate(keys)}
+        parts = []
+        for part_keys, tf in ((train_keys, train_transforms), (val_keys, val_transforms)):
+            part = self._subset([where[k] for k in part_keys])
+            part.transforms = tf if tf is not None else self.transforms
+            parts.append(part)
+        return tuple(parts)
+
     def __getitem__(self, idx: int):
         if not isinstance(idx, int) and not (isinstance(idx, torch.Tensor) and idx.dim() == 0):
             raise TypeError(f"index must be an integer, got {type(idx).__name__}")

@@ -222,6 +222,14 @@ def _image_size(path: Path, verify: bool):
         return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
 
 
+def _swapped_hint(real, declared) -> str:
+    """A hint when width and height are exchanged: the usual sign of an EXIF-rotated photo."""
+    if tuple(real) == (declared[1], declared[0]):
+        return (" (width and height exchanged: the photo probably has an EXIF orientation tag that the "
+                "labelling tool applied and the file's pixels do not)")
+    return ""
+
+
 def read_coco_json(path) -> dict:
     """Read a COCO annotation file (``json.load``) and check that it is a COCO detection dict.
 
@@ -385,7 +393,8 @@ def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
                     bad = True
                 elif not bad and (size[0] != w or size[1] != h):
                     report._add(Problem("size_mismatch", f"declared {w}x{h} (width x height), the file is "
-                                        f"{size[0]}x{size[1]}", src, iid, fshown, drops="image"))
+                                        f"{size[0]}x{size[1]}{_swapped_hint(size, (w, h))}", src, iid, fshown,
+                                        drops="image"))
                     bad = True
         if bad:
             report.bad_images.add(iid)
@@ -526,7 +535,8 @@ def check_voc(root, image_set: str | None = None, classes: Iterable[str] | None 
                 bad_image = True
             elif size is not None and tuple(real) != tuple(size):
                 report._add(Problem("size_mismatch", f"<size> says {size[0]}x{size[1]} (width x height), "
-                                    f"the file is {real[0]}x{real[1]}", src, name, fname, drops="image"))
+                                    f"the file is {real[0]}x{real[1]}{_swapped_hint(real, size)}", src, name,
+                                    fname, drops="image"))
                 bad_image = True
         if bad_image:
             report.bad_images.add(name)

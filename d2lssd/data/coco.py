@@ -40,6 +40,7 @@ Source: the COCO data format and results format
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import math
@@ -203,6 +204,19 @@ class CocoDataset(DetectionDataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def _keys(self) -> list:
+        return list(self.image_ids)
+
+    def _subset(self, indices):
+        from torchvision.datasets import wrap_dataset_for_transforms_v2
+
+        out = copy.copy(self)
+        out.image_ids = [self.image_ids[i] for i in indices]
+        out.file_names = [self.file_names[i] for i in indices]
+        base = _indexed_coco_detection_class()(str(self.images), self.coco, out.image_ids)
+        out._wrapped = wrap_dataset_for_transforms_v2(base, target_keys={"image_id", "boxes", "labels", "iscrowd"})
+        return out
+
     def _load(self, idx: int):
         from torchvision import tv_tensors
         from torchvision.transforms.v2 import functional as F
@@ -224,9 +238,9 @@ class CocoDataset(DetectionDataset):
         Read from the annotations (no image is opened), clamped to [0, 1] as
         :meth:`__getitem__` clamps them; for :func:`d2lssd.anchor_fit.fit_anchors`.
         """
-        rows = []
+        rows, mine = [], set(self.image_ids)
         for a in self.coco.dataset["annotations"]:
-            if a.get("iscrowd", 0):
+            if a.get("iscrowd", 0) or a["image_id"] not in mine:
                 continue
             im = self.coco.imgs[a["image_id"]]
             x, y, w, h = (float(v) for v in a["bbox"])
@@ -412,8 +426,9 @@ def evaluate_coco(dataset, results: Sequence[dict]) -> dict:
     if stray:
         raise ValueError(f"results name image ids {stray[:10]} that are not in the data set")
     gt = dataset.coco
-    has_gt = {k: any(not a.get("iscrowd", 0) and a["category_id"] == cid for a in gt.dataset["annotations"])
-              for k, cid in enumerate(dataset.category_ids) if cid is not None}
+    present = {a["category_id"] for a in gt.dataset["annotations"]
+               if not a.get("iscrowd", 0) and a["image_id"] in known}
+    has_gt = {k: cid in present for k, cid in enumerate(dataset.category_ids) if cid is not None}
     with_gt = [k for k, v in has_gt.items() if v]
     out = {"num_images": len(dataset)}
     if not with_gt:

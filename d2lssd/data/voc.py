@@ -252,6 +252,17 @@ class VOCDataset(DetectionDataset):
     def __len__(self) -> int:
         return len(self._records)
 
+    def _keys(self) -> list:
+        return list(self.names)
+
+    def _subset(self, indices):
+        import copy
+
+        out = copy.copy(self)
+        out.names = [self.names[i] for i in indices]
+        out._records = [self._records[i] for i in indices]
+        return out
+
     def normalized_boxes(self) -> torch.Tensor:
         """All non-crowd boxes, float32 ``(G, 4)``, normalized by each image's ``<size>``, clamped to [0, 1]
         (no image is opened); for :func:`d2lssd.anchor_fit.fit_anchors`."""
