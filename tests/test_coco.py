@@ -217,3 +217,23 @@ def test_seeded_split_shares_classes_and_covers_everything(tmp_path):
     assert len(val.normalized_boxes()) == 3
     with pytest.raises(ValueError, match="num_val"):
         ds.split(10)
+
+
+def test_optional_fields_missing_as_labelling_tools_write_them(tmp_path):
+    path, img_dir = _write_set(tmp_path)
+    data = json.loads(path.read_text())
+    for a in data["annotations"]:
+        if not a["iscrowd"]:
+            del a["iscrowd"], a["area"], a["segmentation"]
+    data["images"].append("not an image entry")
+    data["annotations"].append({"image_id": 10, "category_id": 3, "bbox": [1, 1, 2, 2]})  # no id
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="bad_entry"):
+        CocoDataset(path, img_dir)
+    ds = CocoDataset(path, img_dir, errors="drop")
+    assert ds.num_dropped == (1, 0) and len(ds) == 3
+    assert ds[0][1]["labels"].tolist() == [0, 1] and ds[0][1]["crowd_labels"].tolist() == [2]
+    dets = [torch.tensor([[0, 0.9, 4 / 64, 6 / 48, 30 / 64, 40 / 48], [1, 0.8, 0.5, 0, 1, 20 / 48]]),
+            torch.zeros((0, 6)), torch.tensor([[2, 0.7, 10.5 / 50, 10.25 / 50, 20.5 / 50, 40 / 50]])]
+    res = coco_results(dets, ds.image_ids, [(48, 64), (56, 40), (50, 50)], ds.category_ids)
+    assert evaluate_coco(ds, res)["AP"] == pytest.approx(1.0)

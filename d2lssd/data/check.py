@@ -357,7 +357,7 @@ def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
     for k, e in enumerate(entries):
         if not isinstance(e, dict) or not _is_int_id(e.get("id")):
             report._add(Problem("bad_entry", f"images[{k}] needs an integer 'id', got "
-                                f"{e.get('id') if isinstance(e, dict) else e!r} (entry left out)", src))
+                                f"{e.get('id') if isinstance(e, dict) else e!r}", src, drops="image"))
             continue
         iid = e["id"]
         fname = e.get("file_name")
@@ -410,7 +410,8 @@ def _coco_annotations(entries, sizes: dict, categories: set, report: DataReport)
     for k, a in enumerate(entries):
         if not isinstance(a, dict) or not _is_int_id(a.get("id")):
             report._add(Problem("bad_entry", f"annotations[{k}] needs an integer 'id', got "
-                                f"{a.get('id') if isinstance(a, dict) else a!r} (entry left out)", src))
+                                f"{a.get('id') if isinstance(a, dict) else a!r}", src, drops="annotation"))
+            report.bad_annotations.add(k)
             continue
         aid = a["id"]
         iid = a.get("image_id")

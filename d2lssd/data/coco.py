@@ -74,6 +74,19 @@ def _coco_index(data: dict):
     return coco
 
 
+def _with_defaults(ann: dict) -> dict:
+    """A copy of an annotation with COCO's optional fields filled in: ``iscrowd`` 0, ``area`` the box's.
+
+    Labelling tools often leave them out; torchvision's wrapper (``iscrowd``)
+    and pycocotools' evaluation (``area``) need them.
+    """
+    ann = dict(ann)
+    ann.setdefault("iscrowd", 0)
+    if "area" not in ann:
+        ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
+    return ann
+
+
 def _indexed_coco_detection_class():
     """``CocoDetection`` built from an existing ``COCO`` index instead of a file name.
 
@@ -177,7 +190,8 @@ class CocoDataset(DetectionDataset):
         self.category_ids = tuple(by_name.get(n) for n in classes)
         self.label_of_category = {cid: k for k, cid in enumerate(self.category_ids) if cid is not None}
 
-        kept_images = [im for im in data["images"] if im["id"] not in report.bad_images]
+        kept_images = [im for im in data["images"] if isinstance(im, dict) and isinstance(im.get("id"), int)
+                       and im["id"] not in report.bad_images]
         kept_ids = {im["id"] for im in kept_images}
         if image_ids is not None:
             wanted = [int(i) for i in image_ids]
@@ -187,7 +201,7 @@ class CocoDataset(DetectionDataset):
                                  + (" (or were dropped)" if report.bad_images else ""))
             kept_ids = set(wanted)
             kept_images = [im for im in kept_images if im["id"] in kept_ids]
-        kept_anns = [a for k, a in enumerate(data["annotations"])
+        kept_anns = [_with_defaults(a) for k, a in enumerate(data["annotations"])
                      if k not in report.bad_annotations and a["image_id"] in kept_ids]
         if not kept_images:
             raise ValueError(f"{self.annotations}: no image to read")
