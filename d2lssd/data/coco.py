@@ -22,7 +22,12 @@ AP counts them neither as ground truth to find nor lets detections on them
 count as false positives. They are kept apart here: never positives in
 training (``target["crowd_boxes"]``, not ``target["boxes"]``), and
 :func:`evaluate_coco` hands them to pycocotools, which ignores them as COCO
-does. Images without annotations stay in the data set as negative examples.
+does. In training they are simply absent from ``target["boxes"]``, so the
+anchors on them are background, as in torchvision's ``references/detection``
+(``coco_utils.ConvertCocoPolysToMask`` drops ``iscrowd`` objects from the
+targets); :func:`d2lssd.data.collate_detection` hands them to a trainer that
+wants to exclude those anchors from the loss as well. Images without
+annotations stay in the data set as negative examples.
 
 Reading goes through the well-kept readers: ``pycocotools.coco.COCO`` (the
 index) inside ``torchvision.datasets.CocoDetection`` wrapped by
