@@ -42,12 +42,12 @@ from .pennfudan import (
     split_pennfudan,
 )
 from ._detection import DetectionDataset, collate_detection
-from .check import DataReport, Problem, check_coco, check_dataset, check_voc, read_coco_json
+from .check import DataReport, Problem, check_coco, check_dataset, read_coco_json
 from .coco import (CocoDataset, coco_annotation, coco_results, evaluate_coco, write_coco,
                    write_coco_results)
 from .multiclass import (MULTICLASS_CATEGORIES, MULTICLASS_GENERATOR_VERSION, generate_multiclass_coco,
                          write_broken_copy)
-from .voc import VOC_CLASSES, VOCDataset, read_voc_annotation, voc_class_names
+from .voc import VOC_CLASSES, VOCDataset, check_voc, read_voc_annotation, voc_class_names
 from .download import (
     DATA_HUB,
     DATA_URL,

@@ -5,7 +5,7 @@ detection training: boxes of zero or negative size, boxes far outside the
 image, annotations pointing at images or categories that do not exist,
 images that are missing or cannot be read, duplicate ids, and images whose
 declared size is not the size of the file (so every normalized box is
-wrong). :func:`check_coco` and :func:`check_voc` find *all* of them in one
+wrong). :func:`check_coco` and :func:`d2lssd.data.voc.check_voc` find *all* of them in one
 pass and return a :class:`DataReport`: one :class:`Problem` per fault, each
 naming the image and the annotation. Nothing on disk is ever modified.
 
@@ -52,15 +52,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
-__all__ = ["Problem", "DataReport", "check_coco", "check_voc", "check_dataset", "read_coco_json",
-           "add_arguments", "run"]
+__all__ = ["Problem", "DataReport", "check_coco", "check_dataset", "read_coco_json", "add_arguments", "run"]
 
 #: Tolerance of the "outside the image" check, in pixels.
 OUTSIDE_TOLERANCE = 1.0
@@ -458,119 +455,6 @@ def _coco_annotations(entries, sizes: dict, categories: set, report: DataReport)
                                f"{W}x{H} image")
 
 
-# --------------------------------------------------------------------------- VOC
-
-
-def check_voc(root, image_set: str | None = None, classes: Iterable[str] | None = None,
-              verify_images: bool = True) -> DataReport:
-    """Check a Pascal VOC folder (``JPEGImages/``, ``Annotations/``, optional ``ImageSets/Main/``).
-
-    Args:
-        root: the folder holding ``Annotations/`` and ``JPEGImages/``.
-        image_set: a list in ``ImageSets/Main/<image_set>.txt`` (one image
-            name per line) to check; default every ``Annotations/*.xml``.
-        classes: the allowed class names; default any name.
-        verify_images: open each image to check it is readable and has the size of ``<size>``.
-
-    Returns:
-        A :class:`DataReport` (``format="voc"``); images are named by their
-        XML file's stem, annotations by 1-based object number.
-
-    Checks: each XML parses (``xml.etree``); the image file (``<filename>``
-    in ``JPEGImages/``, else ``<stem>.jpg``) exists, is readable and has the
-    width and height of ``<size>`` (positive); each ``<object>`` has a
-    ``<name>`` (known, when ``classes`` is given) and a ``<bndbox>`` of four
-    numbers with ``xmin <= xmax``, ``ymin <= ymax`` (VOC corners are 1-based
-    and inclusive: a box with ``xmin == xmax`` is one pixel wide) and inside
-    ``[0, width + 1] x [0, height + 1]`` (one pixel of tolerance); a listed
-    name has an XML file; no name is listed twice.
-
-    Raises:
-        ValueError: ``root`` has no ``Annotations`` folder, or ``image_set``
-            names a list that does not exist.
-
-    Source: the Pascal VOC development kit documentation (annotation format,
-    1-based pixel coordinates).
-    """
-    from .voc import _image_path, _list_names, _parse_xml
-
-    root = Path(root)
-    report = DataReport(str(root), "voc")
-    names, listed_twice = _list_names(root, image_set)
-    allowed = None if classes is None else set(classes)
-    for name in listed_twice:
-        report._add(Problem("duplicate_id", f"listed more than once in ImageSets/Main/{image_set}.txt",
-                            report.source, name, drops="image"))
-        report.bad_images.add(name)
-    report.num_images = len(names)
-    for name in names:
-        src = f"Annotations/{name}.xml"
-        xml_path = root / "Annotations" / f"{name}.xml"
-        if not xml_path.is_file():
-            report._add(Problem("missing_file", f"no annotation file {xml_path}", src, name, drops="image"))
-            report.bad_images.add(name)
-            continue
-        try:
-            ann = _parse_xml(xml_path)
-        except ValueError as e:
-            report._add(Problem("bad_xml", str(e), src, name, drops="image"))
-            report.bad_images.add(name)
-            continue
-        report.num_annotations += len(ann["objects"])
-        img_path = _image_path(root, name, ann)
-        fname = img_path.name
-        size = ann["size"]
-        bad_image = False
-        if size is None or not all(_is_number(v) and v > 0 for v in size):
-            report._add(Problem("bad_image_size", f"<size> must give a positive width and height, got "
-                                f"{ann['size_text']}", src, name, fname, drops="image"))
-            bad_image, size = True, None
-        if not img_path.is_file():
-            report._add(Problem("missing_file", f"no file {img_path}", src, name, fname, drops="image"))
-            bad_image = True
-        elif verify_images:
-            real, why = _image_size(img_path, verify=True)
-            if real is None:
-                report._add(Problem("unreadable_file", f"{img_path} cannot be read as an image ({why})",
-                                    src, name, fname, drops="image"))
-                bad_image = True
-            elif size is not None and tuple(real) != tuple(size):
-                report._add(Problem("size_mismatch", f"<size> says {size[0]}x{size[1]} (width x height), "
-                                    f"the file is {real[0]}x{real[1]}{_swapped_hint(real, size)}", src, name,
-                                    fname, drops="image"))
-                bad_image = True
-        if bad_image:
-            report.bad_images.add(name)
-        for k, obj in enumerate(ann["objects"], start=1):
-            def add(kind, msg):
-                report._add(Problem(kind, msg, src, name, fname, k, drops="annotation"))
-                report.bad_annotations.add((name, k))
-
-            if not obj["name"]:
-                add("bad_entry", "object without a <name>")
-            elif allowed is not None and obj["name"] not in allowed:
-                add("unknown_category", f"class {obj['name']!r} is not one of {sorted(allowed)}")
-            box = obj["box"]
-            if box is None:
-                add("bad_box", f"<bndbox> must hold numbers xmin, ymin, xmax, ymax, got {obj['box_text']}")
-                continue
-            x1, y1, x2, y2 = box
-            if x2 < x1 or y2 < y1:
-                add("bad_box", f"box width and height must be > 0: xmin={x1:g}, xmax={x2:g}, ymin={y1:g}, "
-                               f"ymax={y2:g} (1-based inclusive corners, so xmax >= xmin)")
-                continue
-            if size is not None:
-                W, H = size
-                t = OUTSIDE_TOLERANCE
-                if x1 - 1 < -t or y1 - 1 < -t or x2 > W + t or y2 > H + t:
-                    add("outside", f"box (xmin={x1:g}, ymin={y1:g}, xmax={x2:g}, ymax={y2:g}; 1-based "
-                                   f"inclusive) reaches outside the {W}x{H} image by more than {t:g} pixel")
-                elif min(x2, W) <= max(x1 - 1, 0) or min(y2, H) <= max(y1 - 1, 0):
-                    add("outside", f"box (xmin={x1:g}, ymin={y1:g}, xmax={x2:g}, ymax={y2:g}; 1-based "
-                                   f"inclusive) has no part inside the {W}x{H} image")
-    return report
-
-
 def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None,
                   verify_images: bool = True) -> DataReport:
     """Check a COCO data set (``coco`` + ``images``) or a VOC folder (``voc``): one entry point.
@@ -578,7 +462,7 @@ def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None
     Args:
         coco: COCO annotation file (or dict); needs ``images``.
         images: image folder of the COCO file.
-        voc: a VOC folder (see :func:`check_voc`); ``image_set`` picks a list.
+        voc: a VOC folder (see :func:`d2lssd.data.voc.check_voc`); ``image_set`` picks a list.
         verify_images: see :func:`check_coco`.
 
     Returns:
@@ -594,6 +478,8 @@ def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None
         if images is None:
             raise ValueError("coco= needs images=, the folder of the image files")
         return check_coco(coco, images, verify_images)
+    from .voc import check_voc
+
     return check_voc(voc, image_set, verify_images=verify_images)
 
 
