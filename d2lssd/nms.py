@@ -37,7 +37,7 @@ from ._checks import as_float, as_float_boxes, check_same_device
 from .boxes import _box_iou, _upcast
 from .offsets import _decode
 
-__all__ = ["nms", "batched_nms", "multibox_detection"]
+__all__ = ["nms", "batched_nms", "multibox_detection", "ssd_postprocess"]
 
 _BLOCK = 64  # boxes resolved together; torchvision's CUDA kernel uses 64-box blocks too
 _TILE = 1 << 17  # pairs per IoU tile: temporaries stay in cache (much faster on CPU)
@@ -234,7 +234,12 @@ def _tv_nms_sorted(boxes: torch.Tensor, groups: torch.Tensor | None, iou_thresho
 
 
 def _nms(boxes, scores, iou_threshold, groups=None, backend="auto"):
-    """:func:`nms` / :func:`batched_nms` without checks."""
+    """:func:`nms` / :func:`batched_nms` without checks (on one CPU thread)."""
+    with _one_cpu_thread(boxes.device):
+        return _nms_one_thread(boxes, scores, iou_threshold, groups, backend)
+
+
+def _nms_one_thread(boxes, scores, iou_threshold, groups, backend):
     if groups is not None and groups.numel() and bool(groups.min() == groups.max()):
         groups = None  # one group (one image, one class): plain NMS gives the same result
     order = torch.sort(scores, descending=True, stable=True).indices
@@ -249,8 +254,7 @@ def _nms(boxes, scores, iou_threshold, groups=None, backend="auto"):
     if _use_torchvision(backend, b):
         kept = order[_tv_nms_sorted(b, g, float(iou_threshold))]
     else:
-        with _one_cpu_thread(b.device):
-            kept = order[_nms_sorted(b, _threshold_above(float(iou_threshold), _upcast_dtype(b)), g)]
+        kept = order[_nms_sorted(b, _threshold_above(float(iou_threshold), _upcast_dtype(b)), g)]
     if groups is not None:
         # Back to one list by descending score, equal scores by lower index.
         kept = kept.sort().values
@@ -331,6 +335,27 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
     return _nms(boxes, scores, iou_threshold, idxs, backend)
 
 
+def _check_detection_inputs(cls_probs, offset_preds, anchors):
+    """Validate the SSD outputs of :func:`multibox_detection` / :func:`ssd_postprocess`;
+    return ``(cls_probs, offset_preds, anchors (1, A, 4))`` as floats."""
+    check_same_device(cls_probs=cls_probs, offset_preds=offset_preds, anchors=anchors)
+    cls_probs = as_float(cls_probs, "cls_probs")
+    if cls_probs.dim() != 3 or cls_probs.shape[1] < 2:
+        raise ValueError("cls_probs must have shape (B, q + 1, A) with q >= 1, got "
+                         f"{tuple(cls_probs.shape)}")
+    B, _, A = cls_probs.shape
+    offset_preds = as_float(offset_preds, "offset_preds")
+    if offset_preds.shape not in ((B, A * 4), (B, A, 4)):
+        raise ValueError(f"offset_preds must have shape (B, A*4) = ({B}, {A * 4}) or (B, A, 4), got "
+                         f"{tuple(offset_preds.shape)}")
+    anchors = as_float_boxes(anchors, "anchors", min_dim=2, max_dim=3)
+    anc = anchors if anchors.dim() == 3 else anchors[None]
+    if anc.shape[0] != 1 or anc.shape[1] != A:
+        raise ValueError(f"anchors must have shape (1, A, 4) with A = {A} (from cls_probs), got "
+                         f"{tuple(anchors.shape)}")
+    return cls_probs, offset_preds, anc
+
+
 def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anchors: torch.Tensor,
                        nms_threshold: float = 0.5, pos_threshold: float = 0.009999999,
                        top_k: int | None = None, class_agnostic: bool = False, *,
@@ -381,21 +406,8 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     arguments); Liu et al. 2016 §3 "Inference".
     """
     _check_backend(backend)
-    check_same_device(cls_probs=cls_probs, offset_preds=offset_preds, anchors=anchors)
-    cls_probs = as_float(cls_probs, "cls_probs")
-    if cls_probs.dim() != 3 or cls_probs.shape[1] < 2:
-        raise ValueError("cls_probs must have shape (B, q + 1, A) with q >= 1, got "
-                         f"{tuple(cls_probs.shape)}")
+    cls_probs, offset_preds, anc = _check_detection_inputs(cls_probs, offset_preds, anchors)
     B, _, A = cls_probs.shape
-    offset_preds = as_float(offset_preds, "offset_preds")
-    if offset_preds.shape not in ((B, A * 4), (B, A, 4)):
-        raise ValueError(f"offset_preds must have shape (B, A*4) = ({B}, {A * 4}) or (B, A, 4), got "
-                         f"{tuple(offset_preds.shape)}")
-    anchors = as_float_boxes(anchors, "anchors", min_dim=2, max_dim=3)
-    anc = anchors if anchors.dim() == 3 else anchors[None]
-    if anc.shape[0] != 1 or anc.shape[1] != A:
-        raise ValueError(f"anchors must have shape (1, A, 4) with A = {A} (from cls_probs), got "
-                         f"{tuple(anchors.shape)}")
     for name, v in (("nms_threshold", nms_threshold), ("pos_threshold", pos_threshold)):
         if not 0.0 <= float(v) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {v}")
@@ -404,20 +416,102 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     K = A if top_k is None else min(A, int(top_k))
     device = cls_probs.device
 
-    conf, class_id = cls_probs[:, 1:, :].max(dim=1)  # (B, A)
-    boxes = _decode(anc, offset_preds.reshape(B, A, 4).to(anc.dtype))  # (B, A, 4)
-    cand_b, cand_a = (conf >= pos_threshold).nonzero(as_tuple=True)
-    groups = cand_b if class_agnostic else cand_b * (cls_probs.shape[1] - 1) + class_id[cand_b, cand_a]
-    kept = _nms(boxes[cand_b, cand_a], conf[cand_b, cand_a], nms_threshold, groups, backend)
-    is_kept = torch.zeros((B, A), dtype=torch.bool, device=device)
-    is_kept[cand_b[kept], cand_a[kept]] = True
-    # Kept rows first, then the rest, each by descending score: sort by score,
-    # then stable-sort by "kept" (adding an offset to kept scores instead would
-    # lose the order of scores closer than float32 resolution near 2).
-    order = torch.sort(conf, dim=1, descending=True, stable=True).indices
-    by_kept = torch.sort(is_kept.gather(1, order).to(torch.uint8), dim=1, descending=True, stable=True)
-    order = order.gather(1, by_kept.indices)[:, :K]
-    cls_out = torch.where(is_kept, class_id, -1).gather(1, order)
-    out = torch.cat((cls_out[..., None].to(boxes.dtype), conf.gather(1, order)[..., None],
-                     boxes.gather(1, order[..., None].expand(-1, -1, 4))), dim=-1)
-    return out
+    with _one_cpu_thread(cls_probs.device):  # many small ops: see _one_cpu_thread
+        conf, class_id = cls_probs[:, 1:, :].max(dim=1)  # (B, A)
+        boxes = _decode(anc, offset_preds.reshape(B, A, 4).to(anc.dtype))  # (B, A, 4)
+        cand_b, cand_a = (conf >= pos_threshold).nonzero(as_tuple=True)
+        groups = cand_b if class_agnostic else cand_b * (cls_probs.shape[1] - 1) + class_id[cand_b, cand_a]
+        kept = _nms(boxes[cand_b, cand_a], conf[cand_b, cand_a], nms_threshold, groups, backend)
+        is_kept = torch.zeros((B, A), dtype=torch.bool, device=device)
+        is_kept[cand_b[kept], cand_a[kept]] = True
+        # Kept rows first, then the rest, each by descending score: sort by score,
+        # then stable-sort by "kept" (adding an offset to kept scores instead would
+        # lose the order of scores closer than float32 resolution near 2).
+        order = torch.sort(conf, dim=1, descending=True, stable=True).indices
+        by_kept = torch.sort(is_kept.gather(1, order).to(torch.uint8), dim=1, descending=True, stable=True)
+        order = order.gather(1, by_kept.indices)[:, :K]
+        cls_out = torch.where(is_kept, class_id, -1).gather(1, order)
+        out = torch.cat((cls_out[..., None].to(boxes.dtype), conf.gather(1, order)[..., None],
+                         boxes.gather(1, order[..., None].expand(-1, -1, 4))), dim=-1)
+        return out
+
+
+def ssd_postprocess(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anchors: torch.Tensor,
+                    nms_threshold: float = 0.45, score_threshold: float = 0.01,
+                    topk_candidates: int = 400, detections_per_img: int = 200, clip: bool = True, *,
+                    backend: str = "auto") -> torch.Tensor:
+    """The SSD paper's (and torchvision's) inference: per-class scores, top-k, per-class NMS, a cap.
+
+    Unlike :func:`multibox_detection` (d2l's semantics: each anchor proposes
+    one box, for its most likely class), every anchor proposes a box for
+    *every* class whose probability is above ``score_threshold``; for each
+    image and class, the ``topk_candidates`` best of them go to NMS (per
+    image and class), and each image keeps its ``detections_per_img`` best
+    survivors. Vectorised over the batch: one top-k, one batched NMS.
+
+    Args:
+        cls_probs: ``(B, q + 1, A)`` class probabilities (softmax over dim 1),
+            class 0 background; d2l's layout, as :func:`multibox_detection`.
+        offset_preds: ``(B, A * 4)`` or ``(B, A, 4)`` predicted offsets.
+        anchors: ``(1, A, 4)`` or ``(A, 4)``, corner format, normalized.
+            The three are floating-point (or integer, promoted) tensors on one device.
+        nms_threshold: IoU above which a lower-scoring box of the same image
+            and class is suppressed (paper, torchvision: 0.45).
+        score_threshold: a class score must be strictly greater than this
+            (torchvision's rule; 0.01 in the paper and torchvision).
+        topk_candidates: per image and class, at most this many boxes enter
+            NMS (torchvision: 400), >= 1.
+        detections_per_img: per image, at most this many detections are
+            kept (paper, torchvision: 200), >= 1.
+        clip: clip the decoded boxes to the image, ``[0, 1]`` (torchvision
+            clips before NMS; default True).
+        backend: who runs the NMS, as in :func:`nms` (same results).
+
+    Returns:
+        float tensor ``(B, detections_per_img, 6)``, rows
+        ``(class, score, xmin, ymin, xmax, ymax)``: class ``0 .. q - 1``
+        (background excluded; torchvision's labels are these plus 1), the
+        class probability, the normalized corner box. Each image's detections
+        come first, by descending score; the remaining rows are padding,
+        class ``-1`` and zeros.
+
+    Raises:
+        ValueError: what :func:`multibox_detection` raises for the tensors
+            and thresholds, ``topk_candidates`` or ``detections_per_img``
+            below 1, an unknown ``backend``.
+
+    Source: Liu et al. 2016 §3 "Inference" (0.01, 0.45, 200 per image);
+    torchvision ``SSD.postprocess_detections`` (the top-400 per class; same
+    detections, tested, ties in score aside).
+    """
+    _check_backend(backend)
+    cls_probs, offset_preds, anc = _check_detection_inputs(cls_probs, offset_preds, anchors)
+    for name, v in (("nms_threshold", nms_threshold), ("score_threshold", score_threshold)):
+        if not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {v}")
+    for name, v in (("topk_candidates", topk_candidates), ("detections_per_img", detections_per_img)):
+        if int(v) != v or int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v}")
+    B, C, A = cls_probs.shape
+    q, K = C - 1, int(detections_per_img)
+    with _one_cpu_thread(cls_probs.device):  # many small ops: see _one_cpu_thread
+        boxes = _decode(anc, offset_preds.reshape(B, A, 4).to(anc.dtype))  # (B, A, 4)
+        if clip:
+            boxes = boxes.clamp(0.0, 1.0)
+        top, anchor = cls_probs[:, 1:, :].topk(min(int(topk_candidates), A), dim=2)  # (B, q, k), by score
+        cb, cc, cj = (top > score_threshold).nonzero(as_tuple=True)
+        ca = anchor[cb, cc, cj]
+        scores = top[cb, cc, cj]
+        kept = _nms(boxes[cb, ca], scores, nms_threshold, cb * q + cc, backend)  # by descending score
+        kept = kept[torch.sort(cb[kept], stable=True).indices]  # by image, then descending score
+        kb = cb[kept]
+        counts = torch.bincount(kb, minlength=B)
+        rank = torch.arange(kb.shape[0], device=kb.device) - (torch.cumsum(counts, 0) - counts)[kb]
+        sel = rank < K
+        kept, kb, rank = kept[sel], kb[sel], rank[sel]
+        out = torch.zeros((B, K, 6), dtype=boxes.dtype, device=boxes.device)
+        out[..., 0] = -1
+        out[kb, rank, 0] = cc[kept].to(boxes.dtype)
+        out[kb, rank, 1] = scores[kept].to(boxes.dtype)
+        out[kb, rank, 2:] = boxes[cb[kept], ca[kept]]
+        return out

@@ -42,7 +42,7 @@ from .device import try_gpu
 from .losses import ssd_loss
 from .matching import multibox_target
 from .metrics import Accumulator, _bbox_abs_counts, _class_error_counts
-from .nms import multibox_detection
+from .nms import multibox_detection, ssd_postprocess
 
 __all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint"]
 
@@ -648,7 +648,8 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
 
 @torch.no_grad()
 def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: float = 0.5,
-            score_threshold: float = 0.5, top_k: int | None = None, class_agnostic: bool = False):
+            score_threshold: float = 0.5, top_k: int | None = None, class_agnostic: bool = False,
+            semantics: str = "d2l"):
     """Detections for a batch of images: forward in eval mode, softmax, decode, NMS.
 
     Args:
@@ -663,6 +664,14 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
         score_threshold: minimum class probability of a detection.
         top_k: at most this many candidate rows per image (default all).
         class_agnostic: NMS across classes, as d2l (default per class).
+        semantics: ``"d2l"`` (default): :func:`d2lssd.multibox_detection`,
+            one class per anchor (its most likely); ``"paper"``: the SSD
+            paper's and torchvision's inference, :func:`d2lssd.ssd_postprocess`
+            (every class above ``score_threshold`` per anchor, boxes clipped
+            to the image, 400 candidates per class, at most ``top_k``
+            detections per image, 200 when ``top_k`` is None;
+            ``class_agnostic`` must be False). With one class the two keep
+            nearly the same boxes.
 
     Returns:
         for a batch, a list of ``B`` float CPU tensors ``(K_i, 6)``, rows
@@ -673,7 +682,7 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
 
     Raises:
         ValueError: ``images`` not a float ``(B, 3, H, W)`` / ``(3, H, W)``
-            tensor, thresholds outside [0, 1].
+            tensor, thresholds outside [0, 1], an unknown ``semantics``.
 
     Source: d2l.ai §14.7.4 ``predict`` (which keeps rows with class != -1 of
     the first image); thresholding by score and batching are ours.
@@ -681,6 +690,9 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
     if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4) or not images.is_floating_point():
         raise ValueError("images must be a float tensor (B, 3, H, W) or (3, H, W), got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    if semantics not in ("d2l", "paper") or (semantics == "paper" and class_agnostic):
+        raise ValueError(f"semantics must be 'd2l' or 'paper' (the latter with class_agnostic=False), "
+                         f"got {semantics!r} with class_agnostic={class_agnostic}")
     single = images.dim() == 3
     X = images[None] if single else images
     if X.shape[0] == 0:
@@ -697,15 +709,20 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
     finally:
         net.train(was_training)
     cls_probs = F.softmax(cls_preds.float(), dim=2).permute(0, 2, 1)
-    out = multibox_detection(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
-                             nms_threshold=nms_threshold, pos_threshold=score_threshold, top_k=top_k,
-                             class_agnostic=class_agnostic)
+    if semantics == "paper":
+        out = ssd_postprocess(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
+                              nms_threshold=nms_threshold, score_threshold=score_threshold,
+                              detections_per_img=200 if top_k is None else top_k)
+    else:
+        out = multibox_detection(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
+                                 nms_threshold=nms_threshold, pos_threshold=score_threshold, top_k=top_k,
+                                 class_agnostic=class_agnostic)
     dets = [o[o[:, 0] >= 0].cpu() for o in out]
     return dets[0] if single else dets
 
 
 def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshold: float = 0.01,
-                top_k: int = 200) -> dict:
+                top_k: int = 200, semantics: str = "d2l") -> dict:
     """AP50 and COCO AP@[.5:.95] of ``net`` on a data set (101-point interpolation, as COCO).
 
     Runs :func:`predict` on every batch (eval mode, ``score_threshold`` 0.01
@@ -718,7 +735,9 @@ def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshol
         data_iter: iterable of ``(images (B, 3, H, W), labels (B, G, 5))``,
             labels normalized with padding class -1.
         device: as in :func:`predict`.
-        score_threshold, top_k: passed to :func:`predict`.
+        score_threshold, top_k, semantics: passed to :func:`predict`
+            (``semantics="paper"``: the SSD paper's inference; the default,
+            d2l's, keeps the chapters' recorded numbers).
 
     Returns:
         the dict of :func:`d2lssd.mean_average_precision` (``AP50``, ``AP75``,
@@ -731,7 +750,8 @@ def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshol
 
     dets, targets = [], []
     for X, Y in data_iter:
-        dets += predict(net, X, device=device, score_threshold=score_threshold, top_k=top_k)
+        dets += predict(net, X, device=device, score_threshold=score_threshold, top_k=top_k,
+                        semantics=semantics)
         targets += list(Y)
     result = mean_average_precision(dets, targets)
     result.update(detections=dets, targets=targets)
