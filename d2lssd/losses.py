@@ -285,7 +285,7 @@ def focal_loss(cls_preds: torch.Tensor, cls_labels: torch.Tensor, gamma: float =
 
 
 def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float | None = 0.25,
-                       gamma: float = 2.0) -> torch.Tensor:
+                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
     r"""Sigmoid focal loss of every element: one binary problem per class, as in RetinaNet.
 
     With :math:`p = \sigma(x)` and :math:`p_t = p` where the target is 1 and
@@ -304,18 +304,23 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
         alpha: weight of the targets 1 in [0, 1] (0.25 in Lin et al.);
             ``None`` or a negative number: no weighting (torchvision's ``-1``).
         gamma: focusing parameter >= 0.
+        reduction: ``"none"`` (default), ``"mean"`` or ``"sum"`` over all
+            elements, as in torchvision (same name, position and default).
 
     Returns:
-        float tensor of ``inputs``' shape (float32 or wider), not reduced;
-        equal to ``torchvision.ops.sigmoid_focal_loss(inputs, targets, alpha,
-        gamma, reduction="none")``.
+        float tensor (float32 or wider): of ``inputs``' shape for ``"none"``,
+        else a scalar; equal to ``torchvision.ops.sigmoid_focal_loss`` called
+        with the same arguments.
 
     Raises:
         ValueError: non-float tensors, different shapes, ``gamma < 0``,
-            ``alpha > 1``.
+            ``alpha > 1``, an unknown ``reduction``.
 
-    Source: Lin et al. 2017 §3.2 eq. 5; same formula as torchvision.ops.
+    Source: Lin et al. 2017 §3.2 eq. 5; same formula and arguments as
+    ``torchvision.ops.sigmoid_focal_loss``.
     """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     _check_tensor(inputs, "inputs")
     _check_tensor(targets, "targets")
     if inputs.shape != targets.shape:
@@ -331,6 +336,10 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
     loss = ce if float(gamma) == 0 else ce * (1 - p_t).clamp_min(torch.finfo(x.dtype).tiny) ** float(gamma)
     if alpha is not None:
         loss = loss * (float(alpha) * t + (1 - float(alpha)) * (1 - t))
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
     return loss
 
 
@@ -369,7 +378,8 @@ def hard_negative_mining(conf_loss: torch.Tensor, cls_labels: torch.Tensor, neg_
             ``min_negatives < 0`` or not an integer.
 
     Source: Liu et al. 2016 §2.2 "Hard negative mining" (3:1); the minimum
-    is ours (see the GUIDE's pitfalls: empty images give a zero loss).
+    is ours (with the paper's rule alone an image without objects gives a
+    loss of exactly zero, as said above; tested in tests/test_multibox_loss.py).
     """
     _check_tensor(conf_loss, "conf_loss")
     _check_tensor(cls_labels, "cls_labels", floating=False)

@@ -121,6 +121,20 @@ def test_sigmoid_focal_equals_torchvision(alpha, gamma):
                                torchvision.ops.sigmoid_focal_loss(x, t, alpha, gamma, reduction="none"))
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"reduction": "none"}, {"reduction": "mean"}, {"reduction": "sum"},
+                                    {"alpha": 0.5, "gamma": 1.0, "reduction": "sum"},
+                                    {"alpha": -1, "gamma": 0.0, "reduction": "mean"}])
+def test_sigmoid_focal_takes_torchvisions_keywords(kwargs):
+    # Code written for torchvision.ops.sigmoid_focal_loss runs unchanged, with the same values.
+    g = torch.Generator().manual_seed(4)
+    inputs = torch.randn(32, 3, generator=g) * 3
+    targets = (torch.rand(32, 3, generator=g) < 0.4).float()
+    torch.testing.assert_close(sigmoid_focal_loss(inputs=inputs, targets=targets, **kwargs),
+                               torchvision.ops.sigmoid_focal_loss(inputs=inputs, targets=targets, **kwargs))
+    with pytest.raises(ValueError, match="reduction"):
+        sigmoid_focal_loss(inputs, targets, reduction="batchmean")
+
+
 def test_sigmoid_focal_alpha_none_is_torchvisions_minus_one_and_shapes_must_match():
     x, t = torch.randn(10), (torch.rand(10) > 0.5).float()
     torch.testing.assert_close(sigmoid_focal_loss(x, t, None), sigmoid_focal_loss(x, t, -1.0))
