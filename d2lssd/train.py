@@ -40,7 +40,7 @@ from torch.nn import functional as F
 from ._io import atomic_write
 from .device import try_gpu
 from .losses import ssd_loss
-from .matching import multibox_target
+from .matching import _multibox_target, check_labels, multibox_target
 from .metrics import Accumulator, _bbox_abs_counts, _class_error_counts
 from .nms import multibox_detection, ssd_postprocess
 
@@ -318,13 +318,52 @@ def _to_input(X: torch.Tensor, device, channels_last: bool) -> torch.Tensor:
     return X.contiguous(memory_format=torch.channels_last) if channels_last else X
 
 
-def _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last=False):
+class _CheckOnce:
+    """Targets and loss: checked on the first batch and whenever shapes change, unchecked otherwise.
+
+    The public :func:`d2lssd.multibox_target` and losses validate their
+    inputs, and each check that reads a value (NaN, label range, degenerate
+    boxes) is a host sync on a GPU: about ten per step. The model's anchors
+    and output shapes do not change from batch to batch, so after a batch
+    has passed the checks, batches of the same shapes, dtypes and device run
+    the unchecked twins (``_multibox_target`` and ``loss_fn.unchecked``,
+    which :func:`d2lssd.ssd_loss` and :class:`d2lssd.MultiBoxLoss` have; a
+    ``loss_fn`` without one is always called as it is). What still changes,
+    the labels, is checked on the host before it moves to the device
+    (:func:`d2lssd.matching.check_labels`, no device sync), and a NaN in the
+    model's outputs shows up in the loss, which the loop checks.
+    """
+
+    def __init__(self, loss_fn: Callable):
+        self.loss_fn = loss_fn
+        self.fast_loss = getattr(loss_fn, "unchecked", None)
+        self.seen = None
+
+    def __call__(self, anchors, Y, cls_preds, bbox_preds, iou_threshold):
+        key = tuple((tuple(t.shape), t.dtype, t.device) for t in (anchors, Y, cls_preds, bbox_preds))
+        if self.fast_loss is None or key != self.seen:
+            bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y, iou_threshold)
+            l = self.loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+            self.seen = key  # only once the checks have passed
+        else:
+            anc = anchors if anchors.dim() == 3 else anchors[None]
+            bbox_labels, bbox_masks, cls_labels = _multibox_target(anc, Y, iou_threshold)
+            l = self.fast_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+        return l, bbox_labels, bbox_masks, cls_labels
+
+
+def _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last=False, checker=None):
+    if checker is not None and isinstance(Y, torch.Tensor) and Y.device.type == "cpu":
+        check_labels(Y.float())  # on the host, before the copy: no device sync
     X, Y = _to_input(X, device, channels_last), Y.to(device, non_blocking=True)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
         anchors, cls_preds, bbox_preds = net(X)
     cls_preds, bbox_preds = cls_preds.float(), bbox_preds.float().reshape(X.shape[0], -1)
-    bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y.float(), iou_threshold)
-    l = loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+    if checker is None:
+        bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y.float(), iou_threshold)
+        l = loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+    else:
+        l, bbox_labels, bbox_masks, cls_labels = checker(anchors, Y.float(), cls_preds, bbox_preds, iou_threshold)
     return l, _stats(l, cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
 
 
@@ -357,6 +396,7 @@ def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = F
     channels_last = _is_channels_last(net)
     net.eval()
     acc = Accumulator(8)
+    checker = _CheckOnce(loss_fn)
     _sync(device)
     t0 = time.perf_counter()
     try:
@@ -365,7 +405,8 @@ def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = F
                 X, Y = _batch(batch, b)
                 if X.shape[0] == 0:
                     continue
-                _, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last)
+                _, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last,
+                                         checker)
                 acc.add(*stats.tolist())
     finally:
         net.train(was_training)
@@ -403,6 +444,9 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
 
     Each step: forward, :func:`d2lssd.multibox_target` on the model's anchors,
     ``loss_fn`` per image, mean over the batch, backward, optimizer step.
+    The first batch (and any batch whose shapes differ from the last checked
+    one) runs the checked public functions; the others run their unchecked
+    twins, with the labels still checked on the host (see ``_CheckOnce``).
 
     Args:
         net: model mapping images ``(B, 3, H, W)`` to ``(anchors (1, A, 4),
@@ -559,6 +603,7 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         where = f"checkpoint {Path(checkpoint_path).name} already holds" if start_epoch else "num_epochs is"
         print(f"{where} {start_epoch} epochs (num_epochs={num_epochs}): nothing to train", flush=True)
 
+    checker = _CheckOnce(loss_fn)  # checks the first batch and each change of shapes, see _CheckOnce
     for epoch in range(start_epoch, num_epochs):
         net.train()
         if hasattr(sampler, "set_epoch"):
@@ -575,10 +620,12 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
                               stacklevel=2)
                 continue
             saved = [t.detach().clone() for t in buffers]  # BatchNorm statistics, restored on a bad loss
-            l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last)
+            l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last, checker)
             if distributed:
                 dist.all_reduce(stats)  # sums over all processes: global metrics and NaN check
-            values = stats.tolist()  # the one host sync per step
+            # The sync that reads the metrics and checks the loss; the matching's rounds,
+            # its positives and the hard-negative top-k size add a few small ones.
+            values = stats.tolist()
             if not math.isfinite(values[0]):
                 with torch.no_grad():
                     for t, s in zip(buffers, saved):
