@@ -30,6 +30,7 @@ Liu et al. 2016 §3 (per-class NMS, top-k per image).
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
@@ -189,6 +190,17 @@ def _one_cpu_thread(device: torch.device):
         torch.set_num_threads(n)
 
 
+def _on_one_cpu_thread(fn):
+    """Decorator: run ``fn`` (checks included) inside :func:`_one_cpu_thread` for its first tensor's device."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
+        with _one_cpu_thread(device):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _upcast_dtype(t: torch.Tensor) -> torch.dtype:
     return _upcast(t[:0]).dtype
 
@@ -262,6 +274,7 @@ def _nms_one_thread(boxes, scores, iou_threshold, groups, backend):
     return kept
 
 
+@_on_one_cpu_thread
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *,
         backend: str = "auto") -> torch.Tensor:
     """Greedy non-maximum suppression.
@@ -300,6 +313,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *,
     return _nms(boxes, scores, iou_threshold, backend=backend)
 
 
+@_on_one_cpu_thread
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
                 iou_threshold: float, *, backend: str = "auto") -> torch.Tensor:
     """Non-maximum suppression done independently within each group (class, image, ...).
@@ -356,6 +370,7 @@ def _check_detection_inputs(cls_probs, offset_preds, anchors):
     return cls_probs, offset_preds, anc
 
 
+@_on_one_cpu_thread
 def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anchors: torch.Tensor,
                        nms_threshold: float = 0.5, pos_threshold: float = 0.009999999,
                        top_k: int | None = None, class_agnostic: bool = False, *,
@@ -436,6 +451,7 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
         return out
 
 
+@_on_one_cpu_thread
 def ssd_postprocess(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anchors: torch.Tensor,
                     nms_threshold: float = 0.45, score_threshold: float = 0.01,
                     topk_candidates: int = 400, detections_per_img: int = 200, clip: bool = True, *,
