@@ -19,8 +19,8 @@ one group / 64" times), never once per box, nor once per block of each group.
 
 Which code runs the greedy pass is a choice (``backend=``): ours, the one the
 NMS chapter teaches, or ``torchvision.ops.nms``'s C++/CUDA kernel (the
-default where it applies), fed with our order so that both give identical
-results; the tests assert it on both paths.
+default for several groups and on CUDA), fed with our order so that both
+give identical results; the tests assert it on both paths.
 
 Sources: d2l.ai §14.4.4 (``nms``, ``multibox_detection``);
 ``torchvision.ops.nms`` / ``batched_nms`` (semantics we test against);
@@ -93,6 +93,30 @@ def _resolve_blocks(over: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return keep
 
 
+def _nms_sorted_one_group(coords: torch.Tensor, areas: torch.Tensor, alive: torch.Tensor,
+                          u: float) -> torch.Tensor:
+    """:func:`_nms_sorted` for one group: the same rounds without the bookkeeping of groups
+    (the block is the first ``_BLOCK`` survivors; three times faster on 5,000 boxes)."""
+    kept = []
+    for _ in range(alive.shape[0]):  # bounded: every round keeps at least one box
+        if not alive.numel():
+            break
+        blk, rest = alive[:_BLOCK], alive[_BLOCK:]
+        cb, ab = coords[:, blk], areas[blk]
+        over = _pair_over(cb[:, :, None], ab[:, None], cb[:, None, :], ab[None, :], u)
+        new = blk[_resolve_blocks(over[None], torch.ones((1, blk.shape[0]), dtype=torch.bool,
+                                                         device=blk.device))[0]]
+        kept.append(new)
+        if not rest.numel():
+            break
+        kc, ka = coords[:, None, new], areas[None, new]
+        step = max(1, _TILE // max(1, new.shape[0]))
+        gone = [_pair_over(coords[:, r, None], areas[r, None], kc, ka, u).any(dim=1)
+                for r in rest.split(step)]
+        alive = rest[~torch.cat(gone)]
+    return torch.cat(kept) if kept else alive
+
+
 def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> torch.Tensor:
     """Positions of the boxes kept by greedy NMS; ``boxes`` sorted by descending score
     (with ``groups``: sorted by group, and by descending score within a group).
@@ -111,11 +135,10 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
     coords = b.t().contiguous()  # (4, N)
     areas = (coords[2] - coords[0]) * (coords[3] - coords[1])
     device = boxes.device
-    if groups is None:
-        gid = torch.zeros(n, dtype=torch.long, device=device)
-    else:  # groups sorted: relabel 0 .. G-1
-        gid = torch.unique_consecutive(groups, return_inverse=True)[1]
     alive = torch.arange(n, device=device)
+    if groups is None:
+        return _nms_sorted_one_group(coords, areas, alive, u)
+    gid = torch.unique_consecutive(groups, return_inverse=True)[1]  # groups sorted: relabel 0 .. G-1
     kept = []
     for _ in range(n):  # bounded: every round keeps at least one box of each group alive
         if not alive.numel():
@@ -213,13 +236,21 @@ def _check_backend(backend) -> None:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
 
 
-def _use_torchvision(backend: str, boxes: torch.Tensor) -> bool:
-    """Whether ``backend`` resolves to torchvision's kernel for these boxes."""
+def _use_torchvision(backend: str, boxes: torch.Tensor, one_group: bool = False) -> bool:
+    """Whether ``backend`` resolves to torchvision's kernel for these boxes.
+
+    ``"auto"``: torchvision's kernel for float32/float64 boxes on CUDA, and
+    on the CPU when there are several groups; ours for one group on the CPU,
+    where its rounds measured faster (5,000 clustered boxes: 3.5 against 5.0
+    ms; 20,000 scattered ones, few suppressed: 0.8x torchvision's time).
+    """
     if backend == "d2lssd":
         return False
     if backend == "torchvision":
         return True
-    return boxes.dtype in (torch.float32, torch.float64) and boxes.device.type in ("cpu", "cuda")
+    if boxes.dtype not in (torch.float32, torch.float64) or boxes.device.type not in ("cpu", "cuda"):
+        return False
+    return boxes.device.type == "cuda" or not one_group
 
 
 def _tv_nms_sorted(boxes: torch.Tensor, groups: torch.Tensor | None, iou_threshold: float) -> torch.Tensor:
@@ -263,7 +294,7 @@ def _nms_one_thread(boxes, scores, iou_threshold, groups, backend):
     b = boxes[order]
     if not b.shape[0]:
         return order
-    if _use_torchvision(backend, b):
+    if _use_torchvision(backend, b, g is None):
         kept = order[_tv_nms_sorted(b, g, float(iou_threshold))]
     else:
         kept = order[_nms_sorted(b, _threshold_above(float(iou_threshold), _upcast_dtype(b)), g)]
@@ -292,8 +323,9 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *,
             backends equal): ``"d2lssd"``, this module's blocked algorithm
             (the one the NMS chapter teaches; any float dtype, any device);
             ``"torchvision"``, ``torchvision.ops.nms``'s C++/CUDA kernel
-            (float32/float64 on CPU or CUDA); ``"auto"`` (default), torchvision
-            where it applies, else ours.
+            (float32/float64 on CPU or CUDA); ``"auto"`` (default),
+            torchvision's on CUDA and for several groups, ours for one group
+            on the CPU (measured faster there) and for other dtypes.
 
     Returns:
         int64 tensor ``(K,)`` of indices into ``boxes`` of the kept boxes,

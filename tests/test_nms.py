@@ -20,8 +20,8 @@ def nms_backend(request, monkeypatch):
     our blocked algorithm, and to torchvision's kernel (equality on both paths)."""
     real = NMS_MODULE._use_torchvision
 
-    def forced(backend, boxes):
-        return request.param == "torchvision" if backend == "auto" else real(backend, boxes)
+    def forced(backend, boxes, one_group=False):
+        return request.param == "torchvision" if backend == "auto" else real(backend, boxes, one_group)
 
     monkeypatch.setattr(NMS_MODULE, "_use_torchvision", forced)
     return request.param
@@ -40,9 +40,10 @@ def test_explicit_backends_agree_and_bad_backend_is_rejected():
         d2lssd.batched_nms(b, s, idx, 0.5, backend=None)
 
 
-def test_backend_auto_picks_torchvision_for_float32_and_float64_and_ours_for_float16():
+def test_backend_auto_picks_torchvision_for_groups_in_float32_and_float64_and_ours_otherwise():
     box = torch.zeros(1, 4)
     assert REAL_USE_TORCHVISION("auto", box) and REAL_USE_TORCHVISION("auto", box.double())
+    assert not REAL_USE_TORCHVISION("auto", box, one_group=True)  # one group on the CPU: ours
     assert not REAL_USE_TORCHVISION("auto", box.half())
     assert not REAL_USE_TORCHVISION("d2lssd", box) and REAL_USE_TORCHVISION("torchvision", box.half())
 
