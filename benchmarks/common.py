@@ -59,3 +59,37 @@ def median_ms(fn, repeat: int = 15, warmup: int = 2, sync=None) -> float:
             sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def interleaved_medians(fns: dict, repeat: int = 9, warmup: int = 2, sync=None) -> dict:
+    """Median wall time in ms of each ``fns[name]()``, the functions run in turn
+    (one of each per repetition), so a change of machine load hits all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            if sync:
+                sync()
+            t0 = time.perf_counter()
+            fn()
+            if sync:
+                sync()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def busy_process(seconds: float, threads: int = 2):
+    """Start a CPU-bound competing process (PyTorch matrix products on ``threads``
+    threads) that stops by itself after ``seconds``; returns the ``Popen`` (terminate it when done)."""
+    import subprocess
+    import sys
+
+    code = ("import time, torch\n"
+            f"torch.set_num_threads({int(threads)})\n"
+            "a = torch.rand(512, 512)\n"
+            f"end = time.monotonic() + {float(seconds)}\n"
+            "while time.monotonic() < end:\n"
+            "    a = (a @ a).clamp_(0, 1)\n")
+    return subprocess.Popen([sys.executable, "-c", code])

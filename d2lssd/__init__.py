@@ -22,7 +22,7 @@ from .matching import assign_anchor_to_bbox, multibox_target
 from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, class_error_all,
                       class_error_positive, cls_eval, mean_average_precision)
 from .models import SSDResNet34, TinySSD
-from .nms import batched_nms, multibox_detection, nms
+from .nms import batched_nms, multibox_detection, nms, ssd_postprocess
 from .offsets import offset_boxes, offset_inverse
 from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
 from .plotting import (bbox_to_rect, plot_iou_matrix, set_figsize, show_anchors_of_pixel,
@@ -56,7 +56,7 @@ __all__ = [
     "SSDResNet34", "TinySSD",
     "LOSS_SCHEDULES", "RECIPES", "train_recipe",
     "TINYSSD_SCHEDULES", "pick_schedule", "History", "evaluate_ap", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
-    "batched_nms", "multibox_detection", "nms",
+    "batched_nms", "multibox_detection", "nms", "ssd_postprocess",
     "offset_boxes", "offset_inverse",
     "GROUND_TRUTH", "PHOTOS", "ground_truth_labels", "load_photo", "to_normalized", "to_pixels",
     "bbox_to_rect", "plot_iou_matrix", "set_figsize", "show_anchors_of_pixel", "show_bboxes",

@@ -26,7 +26,9 @@ def _require_tensor(x, name: str) -> None:
 
 
 def _check_no_nan(x: torch.Tensor, name: str) -> None:
-    if x.numel() and torch.isnan(x).any():
+    # A NaN makes the sum NaN, so a finite or infinite sum proves there is none: one
+    # reduction and no bool temporary. A NaN sum (a NaN, or +inf and -inf) asks again.
+    if x.numel() and torch.isnan(x.sum()) and torch.isnan(x).any():
         raise ValueError(f"{name} contains NaN")
 
 

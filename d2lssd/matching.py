@@ -30,7 +30,7 @@ from ._checks import check_boxes, check_float, check_same_device
 from .boxes import _box_iou
 from .offsets import _encode
 
-__all__ = ["assign_anchor_to_bbox", "multibox_target"]
+__all__ = ["assign_anchor_to_bbox", "multibox_target", "check_labels"]
 
 
 def _greedy_forced_match(iou: torch.Tensor, valid: torch.Tensor,
@@ -138,8 +138,7 @@ def _assign(gt: torch.Tensor, anchors: torch.Tensor, valid: torch.Tensor,
     if G == 0:
         return torch.full((B, A), -1, dtype=torch.long, device=anchors.device)
     iou = _box_iou(anchors, gt)  # (B, A, G), a fresh tensor we may modify
-    if not bool(valid.all()):
-        iou.masked_fill_(~valid[:, None, :], -1.0)  # invalid columns lose every comparison
+    iou.masked_fill_(~valid[:, None, :], -1.0)  # invalid columns lose every comparison (no sync to skip it)
     max_iou, best_gt = iou.max(dim=2)
     assigned = torch.where(max_iou >= iou_threshold, best_gt, -1)
     forced = _greedy_forced_match(iou, valid, best_gt)  # (B, G)
@@ -183,10 +182,7 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor, iou_threshold: 
     """
     check_same_device(anchors=anchors, labels=labels)
     check_boxes(anchors, "anchors", min_dim=2, max_dim=3)
-    check_float(labels, "labels")
-    if labels.dim() != 3 or labels.shape[-1] != 5:
-        raise ValueError("labels must have shape (B, G, 5) with rows (class, xmin, ymin, xmax, ymax), "
-                         f"got {tuple(labels.shape)}")
+    check_labels(labels)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
     anc = anchors if anchors.dim() == 3 else anchors[None]
@@ -194,10 +190,41 @@ def multibox_target(anchors: torch.Tensor, labels: torch.Tensor, iou_threshold: 
         raise ValueError(f"anchors must have shape (1, A, 4) or (A, 4), got {tuple(anchors.shape)}")
     if anc.numel() and bool(((anc[..., 2:] - anc[..., :2]) <= 0).any()):
         raise ValueError("anchors must have positive width and height")
+    return _multibox_target(anc, labels, iou_threshold)
+
+
+def check_labels(labels) -> None:
+    """Validate a batch of ground-truth labels as :func:`multibox_target` takes them.
+
+    Args:
+        labels: float ``(B, G, 5)`` rows ``(class, xmin, ymin, xmax, ymax)``,
+            class ``-1`` for padding.
+
+    Raises:
+        ValueError: not a float ``(B, G, 5)`` tensor, NaN, or a non-padding
+            box with ``xmax < xmin`` or ``ymax < ymin``.
+
+    Costs one pass over the labels and, on a GPU, a host sync; the training
+    loop calls it on the loader's CPU tensors, before they move (no sync).
+
+    Source: ours.
+    """
+    check_float(labels, "labels")
+    if labels.dim() != 3 or labels.shape[-1] != 5:
+        raise ValueError("labels must have shape (B, G, 5) with rows (class, xmin, ymin, xmax, ymax), "
+                         f"got {tuple(labels.shape)}")
+    _check_valid_order(labels[..., 1:], labels[..., 0] >= 0, "labels")
+
+
+def _multibox_target(anc: torch.Tensor, labels: torch.Tensor, iou_threshold: float = 0.5):
+    """:func:`multibox_target` without checks: ``anc`` ``(1, A, 4)``, ``labels`` ``(B, G, 5)``.
+
+    Host syncs left (data-dependent sizes): the rounds of the forced match
+    (usually one or two) and the positives' ``nonzero``.
+    """
     B = labels.shape[0]
     valid = labels[..., 0] >= 0
     gt = labels[..., 1:]
-    _check_valid_order(gt, valid, "labels")
     assigned = _assign(gt, anc, valid, iou_threshold)  # (B, A)
     A = anc.shape[1]
     # Only positives need targets: encode them alone (a few per image) and

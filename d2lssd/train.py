@@ -40,9 +40,9 @@ from torch.nn import functional as F
 from ._io import atomic_write
 from .device import try_gpu
 from .losses import ssd_loss
-from .matching import multibox_target
+from .matching import _multibox_target, check_labels, multibox_target
 from .metrics import Accumulator, _bbox_abs_counts, _class_error_counts
-from .nms import multibox_detection
+from .nms import multibox_detection, ssd_postprocess
 
 __all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint"]
 
@@ -318,13 +318,52 @@ def _to_input(X: torch.Tensor, device, channels_last: bool) -> torch.Tensor:
     return X.contiguous(memory_format=torch.channels_last) if channels_last else X
 
 
-def _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last=False):
+class _CheckOnce:
+    """Targets and loss: checked on the first batch and whenever shapes change, unchecked otherwise.
+
+    The public :func:`d2lssd.multibox_target` and losses validate their
+    inputs, and each check that reads a value (NaN, label range, degenerate
+    boxes) is a host sync on a GPU: about ten per step. The model's anchors
+    and output shapes do not change from batch to batch, so after a batch
+    has passed the checks, batches of the same shapes, dtypes and device run
+    the unchecked twins (``_multibox_target`` and ``loss_fn.unchecked``,
+    which :func:`d2lssd.ssd_loss` and :class:`d2lssd.MultiBoxLoss` have; a
+    ``loss_fn`` without one is always called as it is). What still changes,
+    the labels, is checked on the host before it moves to the device
+    (:func:`d2lssd.matching.check_labels`, no device sync), and a NaN in the
+    model's outputs shows up in the loss, which the loop checks.
+    """
+
+    def __init__(self, loss_fn: Callable):
+        self.loss_fn = loss_fn
+        self.fast_loss = getattr(loss_fn, "unchecked", None)
+        self.seen = None
+
+    def __call__(self, anchors, Y, cls_preds, bbox_preds, iou_threshold):
+        key = tuple((tuple(t.shape), t.dtype, t.device) for t in (anchors, Y, cls_preds, bbox_preds))
+        if self.fast_loss is None or key != self.seen:
+            bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y, iou_threshold)
+            l = self.loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+            self.seen = key  # only once the checks have passed
+        else:
+            anc = anchors if anchors.dim() == 3 else anchors[None]
+            bbox_labels, bbox_masks, cls_labels = _multibox_target(anc, Y, iou_threshold)
+            l = self.fast_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+        return l, bbox_labels, bbox_masks, cls_labels
+
+
+def _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last=False, checker=None):
+    if checker is not None and isinstance(Y, torch.Tensor) and Y.device.type == "cpu":
+        check_labels(Y.float())  # on the host, before the copy: no device sync
     X, Y = _to_input(X, device, channels_last), Y.to(device, non_blocking=True)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
         anchors, cls_preds, bbox_preds = net(X)
     cls_preds, bbox_preds = cls_preds.float(), bbox_preds.float().reshape(X.shape[0], -1)
-    bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y.float(), iou_threshold)
-    l = loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+    if checker is None:
+        bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y.float(), iou_threshold)
+        l = loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+    else:
+        l, bbox_labels, bbox_masks, cls_labels = checker(anchors, Y.float(), cls_preds, bbox_preds, iou_threshold)
     return l, _stats(l, cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
 
 
@@ -357,6 +396,7 @@ def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = F
     channels_last = _is_channels_last(net)
     net.eval()
     acc = Accumulator(8)
+    checker = _CheckOnce(loss_fn)
     _sync(device)
     t0 = time.perf_counter()
     try:
@@ -365,7 +405,8 @@ def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = F
                 X, Y = _batch(batch, b)
                 if X.shape[0] == 0:
                     continue
-                _, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last)
+                _, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last,
+                                         checker)
                 acc.add(*stats.tolist())
     finally:
         net.train(was_training)
@@ -403,6 +444,9 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
 
     Each step: forward, :func:`d2lssd.multibox_target` on the model's anchors,
     ``loss_fn`` per image, mean over the batch, backward, optimizer step.
+    The first batch (and any batch whose shapes differ from the last checked
+    one) runs the checked public functions; the others run their unchecked
+    twins, with the labels still checked on the host (see ``_CheckOnce``).
 
     Args:
         net: model mapping images ``(B, 3, H, W)`` to ``(anchors (1, A, 4),
@@ -559,6 +603,7 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         where = f"checkpoint {Path(checkpoint_path).name} already holds" if start_epoch else "num_epochs is"
         print(f"{where} {start_epoch} epochs (num_epochs={num_epochs}): nothing to train", flush=True)
 
+    checker = _CheckOnce(loss_fn)  # checks the first batch and each change of shapes, see _CheckOnce
     for epoch in range(start_epoch, num_epochs):
         net.train()
         if hasattr(sampler, "set_epoch"):
@@ -575,10 +620,12 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
                               stacklevel=2)
                 continue
             saved = [t.detach().clone() for t in buffers]  # BatchNorm statistics, restored on a bad loss
-            l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last)
+            l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last, checker)
             if distributed:
                 dist.all_reduce(stats)  # sums over all processes: global metrics and NaN check
-            values = stats.tolist()  # the one host sync per step
+            # The sync that reads the metrics and checks the loss; the matching's rounds,
+            # its positives and the hard-negative top-k size add a few small ones.
+            values = stats.tolist()
             if not math.isfinite(values[0]):
                 with torch.no_grad():
                     for t, s in zip(buffers, saved):
@@ -648,7 +695,8 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
 
 @torch.no_grad()
 def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: float = 0.5,
-            score_threshold: float = 0.5, top_k: int | None = None, class_agnostic: bool = False):
+            score_threshold: float = 0.5, top_k: int | None = None, class_agnostic: bool = False,
+            semantics: str = "d2l"):
     """Detections for a batch of images: forward in eval mode, softmax, decode, NMS.
 
     Args:
@@ -663,6 +711,14 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
         score_threshold: minimum class probability of a detection.
         top_k: at most this many candidate rows per image (default all).
         class_agnostic: NMS across classes, as d2l (default per class).
+        semantics: ``"d2l"`` (default): :func:`d2lssd.multibox_detection`,
+            one class per anchor (its most likely); ``"paper"``: the SSD
+            paper's and torchvision's inference, :func:`d2lssd.ssd_postprocess`
+            (every class above ``score_threshold`` per anchor, boxes clipped
+            to the image, 400 candidates per class, at most ``top_k``
+            detections per image, 200 when ``top_k`` is None;
+            ``class_agnostic`` must be False). With one class the two keep
+            nearly the same boxes.
 
     Returns:
         for a batch, a list of ``B`` float CPU tensors ``(K_i, 6)``, rows
@@ -673,7 +729,7 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
 
     Raises:
         ValueError: ``images`` not a float ``(B, 3, H, W)`` / ``(3, H, W)``
-            tensor, thresholds outside [0, 1].
+            tensor, thresholds outside [0, 1], an unknown ``semantics``.
 
     Source: d2l.ai §14.7.4 ``predict`` (which keeps rows with class != -1 of
     the first image); thresholding by score and batching are ours.
@@ -681,6 +737,9 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
     if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4) or not images.is_floating_point():
         raise ValueError("images must be a float tensor (B, 3, H, W) or (3, H, W), got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    if semantics not in ("d2l", "paper") or (semantics == "paper" and class_agnostic):
+        raise ValueError(f"semantics must be 'd2l' or 'paper' (the latter with class_agnostic=False), "
+                         f"got {semantics!r} with class_agnostic={class_agnostic}")
     single = images.dim() == 3
     X = images[None] if single else images
     if X.shape[0] == 0:
@@ -697,15 +756,20 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
     finally:
         net.train(was_training)
     cls_probs = F.softmax(cls_preds.float(), dim=2).permute(0, 2, 1)
-    out = multibox_detection(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
-                             nms_threshold=nms_threshold, pos_threshold=score_threshold, top_k=top_k,
-                             class_agnostic=class_agnostic)
+    if semantics == "paper":
+        out = ssd_postprocess(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
+                              nms_threshold=nms_threshold, score_threshold=score_threshold,
+                              detections_per_img=200 if top_k is None else top_k)
+    else:
+        out = multibox_detection(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
+                                 nms_threshold=nms_threshold, pos_threshold=score_threshold, top_k=top_k,
+                                 class_agnostic=class_agnostic)
     dets = [o[o[:, 0] >= 0].cpu() for o in out]
     return dets[0] if single else dets
 
 
 def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshold: float = 0.01,
-                top_k: int = 200) -> dict:
+                top_k: int = 200, semantics: str = "d2l") -> dict:
     """AP50 and COCO AP@[.5:.95] of ``net`` on a data set (101-point interpolation, as COCO).
 
     Runs :func:`predict` on every batch (eval mode, ``score_threshold`` 0.01
@@ -718,7 +782,9 @@ def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshol
         data_iter: iterable of ``(images (B, 3, H, W), labels (B, G, 5))``,
             labels normalized with padding class -1.
         device: as in :func:`predict`.
-        score_threshold, top_k: passed to :func:`predict`.
+        score_threshold, top_k, semantics: passed to :func:`predict`
+            (``semantics="paper"``: the SSD paper's inference; the default,
+            d2l's, keeps the chapters' recorded numbers).
 
     Returns:
         the dict of :func:`d2lssd.mean_average_precision` (``AP50``, ``AP75``,
@@ -731,7 +797,8 @@ def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshol
 
     dets, targets = [], []
     for X, Y in data_iter:
-        dets += predict(net, X, device=device, score_threshold=score_threshold, top_k=top_k)
+        dets += predict(net, X, device=device, score_threshold=score_threshold, top_k=top_k,
+                        semantics=semantics)
         targets += list(Y)
     result = mean_average_precision(dets, targets)
     result.update(detections=dets, targets=targets)

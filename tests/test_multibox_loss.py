@@ -121,6 +121,20 @@ def test_sigmoid_focal_equals_torchvision(alpha, gamma):
                                torchvision.ops.sigmoid_focal_loss(x, t, alpha, gamma, reduction="none"))
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"reduction": "none"}, {"reduction": "mean"}, {"reduction": "sum"},
+                                    {"alpha": 0.5, "gamma": 1.0, "reduction": "sum"},
+                                    {"alpha": -1, "gamma": 0.0, "reduction": "mean"}])
+def test_sigmoid_focal_takes_torchvisions_keywords(kwargs):
+    # Code written for torchvision.ops.sigmoid_focal_loss runs unchanged, with the same values.
+    g = torch.Generator().manual_seed(4)
+    inputs = torch.randn(32, 3, generator=g) * 3
+    targets = (torch.rand(32, 3, generator=g) < 0.4).float()
+    torch.testing.assert_close(sigmoid_focal_loss(inputs=inputs, targets=targets, **kwargs),
+                               torchvision.ops.sigmoid_focal_loss(inputs=inputs, targets=targets, **kwargs))
+    with pytest.raises(ValueError, match="reduction"):
+        sigmoid_focal_loss(inputs, targets, reduction="batchmean")
+
+
 def test_sigmoid_focal_alpha_none_is_torchvisions_minus_one_and_shapes_must_match():
     x, t = torch.randn(10), (torch.rand(10) > 0.5).float()
     torch.testing.assert_close(sigmoid_focal_loss(x, t, None), sigmoid_focal_loss(x, t, -1.0))
@@ -343,3 +357,30 @@ def test_multibox_loss_class_wraps_options_and_rejects_unknown_ones():
     with pytest.raises(ValueError, match="cls_loss must be one of"):
         MultiBoxLoss(cls_loss="nope")
     assert d2lssd.MultiBoxLoss is MultiBoxLoss and d2lssd.multibox_loss is multibox_loss
+
+
+def _mining_by_full_sort(conf_loss, cls_labels, ratio, min_neg):
+    """The definition: rank the negatives by a stable descending sort, keep the first k."""
+    negative = cls_labels == 0
+    k = torch.clamp(((cls_labels > 0).sum(1).double() * ratio).floor().long(), min=min_neg)
+    score = conf_loss.masked_fill(~negative, -math.inf)
+    order = torch.sort(score, dim=1, descending=True, stable=True).indices
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1]).expand_as(order))
+    return negative & (rank < k[:, None])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("levels", [None, 4])  # continuous losses, or a few values: many ties
+def test_mining_by_topk_equals_the_full_stable_sort(seed, levels):
+    g = torch.Generator().manual_seed(seed)
+    B, A = 5, 700
+    loss = torch.rand(B, A, generator=g) * 3
+    if levels:
+        loss = (loss * levels).floor()
+    labels = (torch.rand(B, A, generator=g) < 0.02 * seed).long() * torch.randint(1, 4, (B, A), generator=g)
+    labels[0] = 0  # an image without objects
+    if seed % 2:
+        labels[1, :-2] = 1  # fewer negatives than 3 per positive
+    for ratio, min_neg in ((3.0, 3), (0.5, 0), (2.5, 10)):
+        assert torch.equal(hard_negative_mining(loss, labels, ratio, min_neg),
+                           _mining_by_full_sort(loss, labels, ratio, min_neg))

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 import torchvision.ops as ops
@@ -8,6 +10,47 @@ import d2lssd
 from strategies import boxes, clustered, random_boxes
 
 THRESHOLDS = [0.0, 0.3, 0.45, 0.5, 0.7, 1.0]
+NMS_MODULE = sys.modules["d2lssd.nms"]  # d2lssd.nms is the function
+REAL_USE_TORCHVISION = NMS_MODULE._use_torchvision
+
+
+@pytest.fixture(autouse=True, params=["d2lssd", "torchvision"])
+def nms_backend(request, monkeypatch):
+    """Every test of this file runs twice: with ``backend="auto"`` resolving to
+    our blocked algorithm, and to torchvision's kernel (equality on both paths)."""
+    real = NMS_MODULE._use_torchvision
+
+    def forced(backend, boxes, one_group=False):
+        return request.param == "torchvision" if backend == "auto" else real(backend, boxes, one_group)
+
+    monkeypatch.setattr(NMS_MODULE, "_use_torchvision", forced)
+    return request.param
+
+
+def test_explicit_backends_agree_and_bad_backend_is_rejected():
+    b, s = clustered(3000, 30, seed=7)
+    idx = torch.randint(0, 12, (3000,), generator=torch.Generator().manual_seed(3))
+    for t in (0.3, 0.45, 0.7):
+        ours = d2lssd.batched_nms(b, s, idx, t, backend="d2lssd")
+        assert torch.equal(ours, d2lssd.batched_nms(b, s, idx, t, backend="torchvision"))
+        assert torch.equal(d2lssd.nms(b, s, t, backend="d2lssd"), d2lssd.nms(b, s, t, backend="torchvision"))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        d2lssd.nms(b, s, 0.5, backend="cuda")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        d2lssd.batched_nms(b, s, idx, 0.5, backend=None)
+
+
+def test_backend_auto_picks_torchvision_for_groups_in_float32_and_float64_and_ours_otherwise():
+    box = torch.zeros(1, 4)
+    assert REAL_USE_TORCHVISION("auto", box) and REAL_USE_TORCHVISION("auto", box.double())
+    assert not REAL_USE_TORCHVISION("auto", box, one_group=True)  # one group on the CPU: ours
+    assert not REAL_USE_TORCHVISION("auto", box.half())
+    assert not REAL_USE_TORCHVISION("d2lssd", box) and REAL_USE_TORCHVISION("torchvision", box.half())
+
+
+def test_float16_boxes_equal_float32_boxes_on_our_backend():
+    b, s = clustered(500, 10, seed=4, quantize=16)  # exactly representable in float16
+    assert torch.equal(d2lssd.nms(b.half(), s, 0.5, backend="d2lssd"), d2lssd.nms(b, s, 0.5, backend="d2lssd"))
 
 
 @pytest.mark.parametrize("t", THRESHOLDS)
