@@ -26,6 +26,7 @@ __all__ = ["COMMANDS", "OneLineParser", "build_parser", "main"]
 
 #: command name -> (module that implements it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "export": ("d2lssd.export", "export a trained checkpoint to ONNX with decoding, NMS and top-k in the graph"),
 }
 
 
