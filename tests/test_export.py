@@ -146,3 +146,31 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a d2lssd checkpoint" in err and err.count("\n") == 1
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_live_detector_page(val_images):
+    """The HTML carries the model (gzip, base64), the images and predict's detections in pixels."""
+    import base64
+    import gzip
+    import re
+
+    torch.manual_seed(0)
+    net = d2lssd.TinySSD(num_classes=1).eval()
+    live = E.live_detector(net, val_images[:2], score_threshold=0.5, iou_threshold=0.5, top_k=10,
+                           extra_settings=[(0.55, 0.3)])
+    assert live.check["ok"] and live.check["detections"] > 0, live.check["summary"]
+    model_b64 = re.search(r'class="d2lssd-live-model">([^<]+)<', live.html).group(1)
+    sess = ort.InferenceSession(gzip.decompress(base64.b64decode(model_b64)), providers=["CPUExecutionProvider"])
+    data = json.loads(re.search(r'class="d2lssd-live-data">([^<]+)<', live.html).group(1).replace("<\\/", "</"))
+    assert len(data["images"]) == 2 and data["input_size"] == [256, 256] and data["class_names"] == ["banana"]
+    for setting in data["expected"]:
+        ref = E.reference_detections(net, val_images[:1], 1.0, setting["score_threshold"],
+                                     setting["iou_threshold"], 10)[0]
+        rows = np.array(setting["detections"], dtype=np.float64).reshape(-1, 6)
+        assert np.allclose(rows[:, 2:], ref[:, 2:] * 256, atol=1e-3) and np.allclose(rows[:, 1], ref[:, 1], atol=1e-4)
+        got = E.onnx_detect(sess, val_images[:1], setting["score_threshold"], setting["iou_threshold"])
+        assert E.compare_detections([ref], got)["ok"]
+    with pytest.raises(ValueError, match="multiples of 0.05"):
+        E.live_detector(net, val_images[:1], score_threshold=0.33)
+    with pytest.raises(ValueError, match="uint8"):
+        E.live_detector(net, val_images[:1].float())
