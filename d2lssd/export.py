@@ -668,11 +668,11 @@ def live_detector(net: nn.Module, images, *, class_names: Sequence[str] | None =
     uid = "d2lssd-live-" + uuid.uuid4().hex[:12]
 
     def slider(kind, label, value):
-        return (f'<label style="display:flex;align-items:center;gap:0.6em;margin:0.2em 0">'
-                f'<span style="min-width:10em">{label}</span>'
+        return (f'<label style="display:flex;flex-wrap:wrap;align-items:center;gap:0.2em 0.6em;margin:0.2em 0">'
+                f'<span style="min-width:8em">{label}</span>'
                 f'<input type="range" min="0.05" max="0.95" step="0.05" value="{value:.2f}" '
-                f'data-threshold="{kind}" aria-label="{label}" style="flex:1;max-width:16em">'
-                f'<output style="min-width:3em">{value:.2f}</output></label>')
+                f'data-threshold="{kind}" aria-label="{label}" style="flex:1 1 8em;min-width:6em;max-width:16em">'
+                f'<output style="min-width:2.5em">{value:.2f}</output></label>')
 
     thumbs = "".join(f'<img src="{u}" width="56" height="56" alt="validation image {i}" title="validation image {i}" '
                      f'style="cursor:pointer;margin:2px;border:1px solid #ccc">' for i, u in enumerate(uris))
@@ -682,9 +682,9 @@ def live_detector(net: nn.Module, images, *, class_names: Sequence[str] | None =
         f'<p class="d2lssd-live-fallback"><em>Live detector ({_html.escape(names)}): in the built book this '
         f'runs the exported ONNX model in your browser with onnxruntime-web. In Jupyter, run the file with '
         f'onnxruntime in Python instead.</em></p>'
-        f'<div class="d2lssd-live-ui" hidden><div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start">'
+        f'<div class="d2lssd-live-ui" hidden><div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start;max-width:100%">'
         f'<canvas width="{2 * w}" height="{2 * h}" aria-label="detections" '
-        f'style="width:100%;max-width:{int(1.5 * w)}px;height:auto;border:1px solid #ccc"></canvas>'
+        f'style="width:100%;max-width:{int(1.25 * w)}px;height:auto;border:1px solid #ccc"></canvas>'
         f'<div style="flex:1 1 16em;min-width:0">'
         + slider("score", "score threshold", score_threshold) + slider("iou", "NMS IoU threshold", iou_threshold)
         + f'<div class="d2lssd-live-thumbs" style="margin:0.4em 0">{thumbs}</div>'

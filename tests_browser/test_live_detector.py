@@ -1,6 +1,6 @@
 """The live detector of the built book (d2lssd.export.live_detector) in headless Chromium, offline.
 
-On every page that has one (the losses chapter must): onnxruntime-web starts
+On every page that has one (the losses chapter must): it fits the text column, onnxruntime-web starts
 from the page opened from disk; its detections on the first validation image
 equal the Python pipeline's (``d2lssd.predict``, embedded in the page when
 the chapter ran: same classes, boxes within a pixel, scores within 1e-3), at
@@ -102,6 +102,12 @@ def test_live_detector(driver, book, live_page, tmp_path):
     assert (r["score_threshold"], r["iou_threshold"]) == (first["score_threshold"], first["iou_threshold"])
     assert r["detections"], "no detection on the first validation image"
     report = {"page": live_page, "status": s["status"], "settings": []}
+    # it fits the text column: no horizontal scrolling of the output that holds it
+    assert driver.execute_script(
+        "const r = document.querySelector('.d2lssd-live-detector');"
+        "for (let e = r; e && e !== document.body; e = e.parentElement) {"
+        "  if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible') return false; }"
+        "return true;"), "the live detector runs past the text column (a horizontal scroll bar)"
     worst = _same_detections(first["detections"], r["detections"])
     report["settings"].append({"thresholds": [r["score_threshold"], r["iou_threshold"]],
                                "detections": len(r["detections"]), "max_score_diff": worst[0],
