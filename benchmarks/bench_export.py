@@ -3,8 +3,8 @@
     python benchmarks/bench_export.py [--checkpoint CKPT] [--model tinyssd|resnet34] [--batches 1 8]
                                       [--threads N] [--repeat 15] [--score-threshold 0.5]
 
-Both sides run the whole inference on the same uint8 images at the model's
-input size: preprocessing, the network, softmax, decoding, score threshold,
+Both sides run the whole inference on the same uint8 images (generated banana
+validation images, seeded) at the model's input size: preprocessing, the network, softmax, decoding, score threshold,
 per-class NMS and top-k (PyTorch: ``predict`` on ``images.float() /
 pixel_scale``; onnxruntime: the file written by :func:`d2lssd.export_onnx`,
 ``CPUExecutionProvider``, default graph optimizations). Printed: warm medians
@@ -73,8 +73,12 @@ def main(argv=None) -> int:
         print(f"{what}, input {h}x{w}, ONNX file {size_mb:.2f} MB; torch {torch.__version__}, onnxruntime "
               f"{ort.__version__}, {a.threads} threads; score threshold {a.score_threshold}, "
               f"IoU threshold {a.iou_threshold}; warm medians of {a.repeat} runs")
-        g = torch.Generator().manual_seed(0)
-        x_all = torch.randint(0, 256, (max(a.batches), 3, h, w), generator=g, dtype=torch.uint8)
+        # generated banana validation images (seeded, offline), resized to the input size if needed
+        root = d2lssd.generate_bananas(Path(tmp) / "banana-detection", 1, max(a.batches), seed=5)
+        x_all, _ = d2lssd.read_data_bananas(False, root)
+        if tuple(x_all.shape[2:]) != (h, w):
+            x_all = torch.nn.functional.interpolate(x_all.float(), size=(h, w), mode="bilinear",
+                                                    antialias=True).round().clamp(0, 255).to(torch.uint8)
         check = E.check_export(path, net, images=x_all[:2], score_threshold=a.score_threshold,
                                iou_threshold=a.iou_threshold)
         print(f"equality first: {check['summary']}")
