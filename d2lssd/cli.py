@@ -27,6 +27,7 @@ __all__ = ["COMMANDS", "OneLineParser", "build_parser", "main"]
 #: command name -> (module that implements it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-data": ("d2lssd.data.check", "check a COCO or Pascal VOC detection data set: one line per problem"),
+    "export": ("d2lssd.export", "export a trained checkpoint to ONNX with decoding, NMS and top-k in the graph"),
 }
 
 

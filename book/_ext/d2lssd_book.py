@@ -8,6 +8,10 @@
   Jupyter and Colab the variable is unset and the same cells show ipywidgets.
 * Adds ``book/_static/d2lssd.css`` (long code lines and outputs wrap instead
   of running past the right edge).
+* The live detector (``d2lssd.export.live_detector``): vendors onnxruntime-web
+  into ``book/_static/ort`` when missing and loads it, with
+  ``book/_static/d2lssd-live.js``, only on pages that show a detector (see
+  ``d2lssd_ort.py``).
 """
 
 import os
@@ -24,4 +28,7 @@ def setup(app):
     os.environ["D2LSSD_STATIC_EXPLORERS"] = "1"
     app.connect("builder-inited", _add_static_path)
     app.add_css_file("d2lssd.css")
+    import d2lssd_ort  # book/_ext is on sys.path (sphinx.local_extensions)
+
+    d2lssd_ort.setup(app)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
