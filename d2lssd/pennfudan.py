@@ -584,8 +584,9 @@ def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_s
     """Pedestrian detections on images of any size, boxes in pixels of each original image.
 
     Each image is resized to ``cfg["size"]`` squared (as in evaluation), run
-    through :func:`d2lssd.predict` (softmax, score threshold, per-class NMS,
-    top-k) and the boxes are scaled back with :func:`scale_boxes_to_pixels`.
+    through :func:`d2lssd.predict` with the SSD paper's inference
+    (``semantics="paper"``: softmax, every class above the score threshold,
+    per-class NMS, top-k) and the boxes are scaled back with :func:`scale_boxes_to_pixels`.
 
     Args:
         net: the trained model.
@@ -615,7 +616,7 @@ def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_s
         chunk = tensors[i:i + batch_size]
         X = torch.stack([tf(t).as_subclass(torch.Tensor) for t in chunk])
         dets = predict(net, X, device=device, nms_threshold=cfg["nms_threshold"],
-                       score_threshold=cfg["score_threshold"], top_k=None)
+                       score_threshold=cfg["score_threshold"], top_k=None, semantics="paper")
         for t, d in zip(chunk, dets):
             out.append(scale_boxes_to_pixels(d[:cfg["top_k"]], t.shape[-1], t.shape[-2]))
     return out
@@ -624,9 +625,11 @@ def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_s
 def evaluate(net: nn.Module, cfg: dict, val_iter=None, device=None) -> dict:
     """AP50, COCO AP@[.5:.95] and the precision-recall curve on the held-out split.
 
-    Uses :func:`d2lssd.evaluate_ap` (score threshold 0.01, top-k 200 per
-    image: AP needs the low-scoring detections too; 101-point interpolation,
-    COCO's protocol). AP is unchanged by scaling both detections and ground
+    Uses :func:`d2lssd.evaluate_ap` with the SSD paper's inference
+    (``semantics="paper"``, :func:`d2lssd.ssd_postprocess`: score threshold
+    0.01, 400 candidates per class, per-class NMS, top-k 200 per image: AP
+    needs the low-scoring detections too; 101-point interpolation, COCO's
+    protocol). AP is unchanged by scaling both detections and ground
     truth to pixels, so it is computed in normalized coordinates.
 
     Args:
@@ -644,7 +647,7 @@ def evaluate(net: nn.Module, cfg: dict, val_iter=None, device=None) -> dict:
     """
     if val_iter is None:
         _, val_iter, _ = make_loaders(cfg, quiet=True)
-    res = evaluate_ap(_unwrap(net), val_iter, device=device)
+    res = evaluate_ap(_unwrap(net), val_iter, device=device, semantics="paper")
     prec = res["precision"]
     res["precision_all"] = prec
     res["precision"] = prec[0, 0] if prec.dim() == 3 and prec.shape[1] > 0 else torch.full((101,), -1.0)
