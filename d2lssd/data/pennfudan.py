@@ -43,10 +43,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
-import tempfile
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -56,7 +53,9 @@ import torch
 import torch.utils.data
 
 from . import download as _download
-from .bananas import DataSource, _backgrounds, _offline, _read_marker, _shown, _why_not_downloaded
+from .common import (DataSource, backgrounds, cached_generated, check_generator_args, obtain,
+                     random_crop, shown, write_generated)
+from .common import read_marker as _read_marker  # d2lssd/pennfudan.py imports this name from here
 
 __all__ = [
     "PENNFUDAN_URL",
@@ -89,10 +88,8 @@ PENNFUDAN_GENERATOR_VERSION = 1
 PENNFUDAN_CLASSES = ("pedestrian",)
 
 _FOLDER = "PennFudanPed"
-_MARKER = "GENERATED.txt"
 _CLASS_TAG = "PASpersonWalking"
 _NUM_IMAGES, _NUM_VAL = 170, 50
-_SOURCES = ("auto", "real", "generated")
 
 # --- annotation files -------------------------------------------------------------------
 
@@ -191,22 +188,14 @@ _HAIR = np.array([[30, 25, 20], [70, 45, 25], [120, 90, 50], [150, 150, 150]], n
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A random crop of a scikit-image photo resized to (height, width, 3), float32 in [0, 255]."""
-    from PIL import Image
-
-    bgs = _backgrounds()
+    bgs = backgrounds()
     img = bgs[rng.integers(len(bgs))]
     h, w = img.shape[:2]
     aspect = width / height
     ch = int(rng.integers(max(32, h // 3), h + 1))
     cw = min(w, max(32, int(round(ch * aspect))))
     ch = min(h, max(32, int(round(cw / aspect))))
-    y0 = int(rng.integers(0, h - ch + 1))
-    x0 = int(rng.integers(0, w - cw + 1))
-    crop = img[y0:y0 + ch, x0:x0 + cw]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    pil = Image.fromarray(np.ascontiguousarray(crop)).resize((width, height), Image.BILINEAR)
-    bg = np.asarray(pil, dtype=np.float32)
+    bg = random_crop(rng, img, ch, cw, width, height)
     gain = rng.uniform(0.7, 1.15) * rng.uniform(0.9, 1.1, size=3)
     return bg * gain.astype(np.float32)
 
@@ -458,55 +447,38 @@ def generate_pennfudan(root: str | os.PathLike, num_images: int = _NUM_IMAGES, s
     Speed: about 35 ms per image on one core, half of it PNG encoding (170
     images in about 6 s, 45 MB).
     """
-    from PIL import Image
-
-    for name, v, lo in (("num_images", num_images, 1), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    check_generator_args(("num_images", num_images, 1), ("seed", seed, 0))
     root = Path(root)
     fields = _marker_fields(int(num_images), int(seed))
-    if root.exists():
-        marker = _read_marker(root)
-        if marker is None:
-            raise FileExistsError(f"{root} exists and is not a generated Penn-Fudan data set "
-                                  f"(no {_MARKER}); refusing to overwrite it")
-        if all(marker.get(k) == v for k, v in fields.items()):
-            return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-"))
-    try:
+    if cached_generated(root, fields, "Penn-Fudan"):
+        return root
+
+    def fill(tmp: Path) -> None:
         for sub in ("PNGImages", "PedMasks", "Annotation"):
             (tmp / sub).mkdir()
-        palette = [0, 0, 0] + [int(c) for k in range(1, 256)
-                               for c in ((k * 67) % 256, (k * 151) % 256, (k * 199) % 256)]
         for i in range(int(num_images)):
-            rng = np.random.default_rng([int(seed), i])
-            img, ids, boxes = _render_image(rng)
-            name = _image_name(i)
-            Image.fromarray(img).save(tmp / "PNGImages" / f"{name}.png", compress_level=1)
-            h, w = ids.shape
-            mask = Image.frombytes("P", (w, h), np.ascontiguousarray(ids).tobytes())
-            mask.putpalette(palette)
-            mask.save(tmp / "PedMasks" / f"{name}_mask.png", compress_level=1)
-            (tmp / "Annotation" / f"{name}.txt").write_text(format_annotation(name, w, h, boxes),
-                                                           encoding="utf-8")
-        text = ("generated offline Penn-Fudan look-alike data, not the real PennFudanPed data\n"
-                + "".join(f"{k}: {v}\n" for k, v in fields.items())
-                + "backgrounds: scikit-image sample images\n")
-        (tmp / _MARKER).write_text(text, encoding="utf-8")
-        if root.exists():
-            old = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.old-"))
-            os.replace(root, old / root.name)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            marker = _read_marker(root)
-            if not (marker and all(marker.get(k) == v for k, v in fields.items())):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+            _write_image(tmp, _image_name(i), *_render_image(np.random.default_rng([int(seed), i])))
+
+    return write_generated(root, fields, fill,
+                           "generated offline Penn-Fudan look-alike data, not the real PennFudanPed data",
+                           "backgrounds: scikit-image sample images")
+
+
+# Colours of the instance ids in the mask PNGs (id 0 black); only for viewing, the ids are the data.
+_PALETTE = [0, 0, 0] + [int(c) for k in range(1, 256)
+                        for c in ((k * 67) % 256, (k * 151) % 256, (k * 199) % 256)]
+
+
+def _write_image(folder: Path, name: str, img: np.ndarray, ids: np.ndarray, boxes) -> None:
+    """One generated example: the RGB PNG, the palette PNG of instance ids and the annotation file."""
+    from PIL import Image
+
+    Image.fromarray(img).save(folder / "PNGImages" / f"{name}.png", compress_level=1)
+    h, w = ids.shape
+    mask = Image.frombytes("P", (w, h), np.ascontiguousarray(ids).tobytes())
+    mask.putpalette(_PALETTE)
+    mask.save(folder / "PedMasks" / f"{name}_mask.png", compress_level=1)
+    (folder / "Annotation" / f"{name}.txt").write_text(format_annotation(name, w, h, boxes), encoding="utf-8")
 
 
 # --- downloading the real data ----------------------------------------------------------
@@ -868,7 +840,7 @@ def collate_ssd(batch) -> tuple[torch.Tensor, torch.Tensor]:
 def _generated(base: Path, seed: int, why: str) -> DataSource:
     root = generate_pennfudan(base / f"PennFudanPed-generated-seed{seed}", _NUM_IMAGES, seed)
     return DataSource("generated", root, f"generated offline Penn-Fudan look-alike data (seed {seed}) "
-                                         f"at {_shown(root)} — {why}")
+                                         f"at {shown(root)} — {why}")
 
 
 def obtain_pennfudan(root: str | os.PathLike | None = None, source: str = "auto",
@@ -896,24 +868,14 @@ def obtain_pennfudan(root: str | os.PathLike | None = None, source: str = "auto"
         DownloadError, OSError, zipfile.BadZipFile: ``source="real"`` and
             the download or extraction failed.
     """
-    if source not in _SOURCES:
-        raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
     base = Path(root) if root is not None else _download.cache_dir()
-    if source == "generated":
-        return _generated(base, seed, "asked for with source='generated'")
-    if _offline():
-        if source == "real":
-            raise RuntimeError("source='real' but D2LSSD_OFFLINE=1 forbids downloading; "
-                               "unset it or use source='auto' or 'generated'")
-        return _generated(base, seed, "D2LSSD_OFFLINE=1 is set, so the real data was not downloaded")
-    try:
+
+    def real() -> DataSource:
         data_dir = download_pennfudan(base)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        if source == "real":
-            raise
-        return _generated(base, seed, f"the real data could not be downloaded ({_why_not_downloaded(e)})")
-    return DataSource("real", data_dir, f"real Penn-Fudan data from {_shown(data_dir)} (downloaded "
-                                        f"from {PENNFUDAN_URL}, MD5 verified)")
+        return DataSource("real", data_dir, f"real Penn-Fudan data from {shown(data_dir)} (downloaded "
+                                            f"from {PENNFUDAN_URL}, MD5 verified)")
+
+    return obtain(source, real, lambda why: _generated(base, seed, why))
 
 
 def load_data_pennfudan(batch_size: int, root: str | os.PathLike | None = None, source: str = "auto",
