@@ -14,7 +14,8 @@ show_bboxes`` work as before.
 import importlib
 
 from .anchors import SSD300_CONFIG, multibox_prior, ssd_default_boxes, ssd_scales
-from .boxes import box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes
+from .boxes import (box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes, to_normalized,
+                    to_pixels)
 from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
                    load_data_bananas, read_data_bananas)
 from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_pennfudan,
@@ -28,7 +29,7 @@ from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, c
 from .models import SSDResNet34, TinySSD
 from .nms import batched_nms, multibox_detection, nms
 from .offsets import offset_boxes, offset_inverse
-from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
+from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo
 from .recipes import LOSS_SCHEDULES, RECIPES, train_recipe
 from .train import (TINYSSD_SCHEDULES, History, evaluate_ap, evaluate_ssd, load_checkpoint, pick_schedule, predict,
                     save_checkpoint, train_ssd)

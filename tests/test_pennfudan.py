@@ -251,6 +251,9 @@ def test_collate_rejects_what_train_ssd_cannot_take(gen):
     empty = {"boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64)}
     images, labels = P.collate_ssd([(a[0], empty)])
     assert labels.shape == (1, 0, 5)
+    nan_box = {"boxes": torch.tensor([[1.0, 2.0, float("nan"), 9.0]]), "labels": torch.zeros(1, dtype=torch.int64)}
+    with pytest.raises(ValueError, match="NaN"):  # normalized by d2lssd.boxes.to_normalized, which checks
+        P.collate_ssd([(a[0], nan_box)])
 
 
 # --- obtaining: real, generated, offline --------------------------------------------------------

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from ..boxes import box_iou, to_normalized
 from . import download as _download
 from .common import (DataSource, backgrounds, cached_generated, check_generator_args, obtain,
                      random_crop, shown, write_generated)
@@ -575,14 +576,6 @@ def _read_ids(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.array(arr, dtype=np.uint8 if arr.dtype == np.uint8 else np.int64))
 
 
-def _box_iou_pairs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    lt = torch.maximum(a[:, :2], b[:, :2])
-    rb = torch.minimum(a[:, 2:], b[:, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter).clamp(min=1e-9)
-
-
 def read_pennfudan(root: str | os.PathLike, check_annotations: str = "warn",
                    min_iou: float = 0.5) -> list[PennFudanRecord]:
     """Read the file list of a Penn-Fudan folder, with boxes from the instance masks.
@@ -653,7 +646,7 @@ def read_pennfudan(root: str | os.PathLike, check_annotations: str = "warn",
                 elif len(ann) != len(ids):
                     problems.append(f"{ann_path.name}: {len(ann)} boxes, the mask has {len(ids)} objects")
                 else:
-                    iou = _box_iou_pairs(ann, boxes)
+                    iou = box_iou(ann, boxes).diagonal()  # annotation k against mask box k
                     bad = [k + 1 for k in range(len(ids)) if iou[k] < min_iou]
                     if bad:
                         problems.append(f"{ann_path.name}: objects {bad} have IoU "
@@ -824,8 +817,7 @@ def collate_ssd(batch) -> tuple[torch.Tensor, torch.Tensor]:
         if len(boxes) != len(labels):
             raise ValueError(f"sample {k}: {len(boxes)} boxes but {len(labels)} labels")
         h, w = image.shape[-2:]
-        scale = torch.tensor([w, h, w, h], dtype=torch.float32)
-        rows.append(torch.cat((labels.float().reshape(-1, 1), boxes / scale), dim=1))
+        rows.append(torch.cat((labels.float().reshape(-1, 1), to_normalized(boxes, int(w), int(h))), dim=1))
         images.append(image.as_subclass(torch.Tensor).float())
     g_max = max(len(r) for r in rows)
     labels = torch.zeros((len(rows), g_max, 5), dtype=torch.float32)
