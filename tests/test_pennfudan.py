@@ -171,8 +171,9 @@ def test_a_disagreeing_annotation_warns_or_raises_and_a_missing_one_is_fine(gen,
     k = next(i for i, line in enumerate(lines) if line.startswith("Bounding box for object 1 "))
     lines[k] = lines[k].split(" : ")[0] + " : (1, 1) - (5, 5)"
     ann.write_text("\n".join(lines))
-    with pytest.warns(UserWarning, match=r"PennPed00001.txt: objects \[1\]"):
+    with pytest.warns(UserWarning, match=r"PennPed00001.txt: objects \[1\]") as caught:
         records = P.read_pennfudan(root)
+    assert caught[0].filename == __file__  # the warning points at the caller of read_pennfudan
     assert records[0].boxes[0, 2] > 5  # the mask box is used
     with pytest.raises(ValueError, match="disagree"):
         P.read_pennfudan(root, check_annotations="raise")

@@ -604,11 +604,22 @@ def read_pennfudan(root: str | os.PathLike, check_annotations: str = "warn",
             its image, a mask without any object, a bad ``check_annotations``,
             or (with ``"raise"``) a disagreeing annotation.
     """
-    from PIL import Image
-
     if check_annotations not in ("warn", "raise", "ignore"):
         raise ValueError(f"check_annotations must be 'warn', 'raise' or 'ignore', got {check_annotations!r}")
     root = Path(root)
+    records, problems = [], []
+    for img_path in _image_files(root):
+        record = _read_record(root, img_path)
+        if record.annotation is not None and check_annotations != "ignore":
+            problems += _annotation_problems(record, min_iou)
+        records.append(record)
+    if problems:
+        _report(problems, root, check_annotations)
+    return records
+
+
+def _image_files(root: Path) -> list[Path]:
+    """The PNGs of ``root/PNGImages``, sorted; FileNotFoundError if there is no such folder or no PNG."""
     img_dir = root / "PNGImages"
     if not img_dir.is_dir():
         raise FileNotFoundError(f"{img_dir} not found: {root} is not a Penn-Fudan folder "
@@ -616,50 +627,58 @@ def read_pennfudan(root: str | os.PathLike, check_annotations: str = "warn",
     images = sorted(img_dir.glob("*.png"))
     if not images:
         raise FileNotFoundError(f"{img_dir} holds no PNG image")
-    records, problems = [], []
-    for img_path in images:
-        name = img_path.stem
-        mask_path = root / "PedMasks" / f"{name}_mask.png"
-        if not mask_path.is_file():
-            raise FileNotFoundError(f"{mask_path} not found (the mask of {img_path.name})")
-        with Image.open(img_path) as im:
-            width, height = im.size
-        ids_img = _read_ids(mask_path)
-        if tuple(ids_img.shape) != (height, width):
-            raise ValueError(f"{mask_path} is {ids_img.shape[1]}x{ids_img.shape[0]}, its image "
-                             f"is {width}x{height}")
-        ids, _, boxes = _mask_boxes(ids_img)
-        if not ids:
-            raise ValueError(f"{mask_path} has no pedestrian (only id 0)")
-        ann_path = root / "Annotation" / f"{name}.txt"
-        if not ann_path.is_file():
-            ann_path = None
-        elif check_annotations != "ignore":
-            try:
-                size, ann = parse_annotation(ann_path.read_text(encoding="utf-8", errors="replace"))
-            except ValueError as e:
-                problems.append(f"{ann_path.name}: {e}")
-            else:
-                if size is not None and size != (width, height):
-                    problems.append(f"{ann_path.name}: image size {size[0]}x{size[1]}, "
-                                    f"the PNG is {width}x{height}")
-                elif len(ann) != len(ids):
-                    problems.append(f"{ann_path.name}: {len(ann)} boxes, the mask has {len(ids)} objects")
-                else:
-                    iou = box_iou(ann, boxes).diagonal()  # annotation k against mask box k
-                    bad = [k + 1 for k in range(len(ids)) if iou[k] < min_iou]
-                    if bad:
-                        problems.append(f"{ann_path.name}: objects {bad} have IoU "
-                                        f"{[round(float(iou[k - 1]), 2) for k in bad]} < {min_iou} "
-                                        f"with their mask boxes")
-        records.append(PennFudanRecord(name, img_path, mask_path, ann_path, width, height, ids, boxes))
-    if problems:
-        msg = (f"{len(problems)} annotation file(s) in {root / 'Annotation'} disagree with the "
-               f"masks (the mask boxes are used): " + "; ".join(problems))
-        if check_annotations == "raise":
-            raise ValueError(msg)
-        warnings.warn(msg, UserWarning, stacklevel=2)
-    return records
+    return images
+
+
+def _read_record(root: Path, img_path: Path) -> PennFudanRecord:
+    """One image's record: its size (the header only), its mask's ids and boxes, its annotation's path."""
+    from PIL import Image
+
+    name = img_path.stem
+    mask_path = root / "PedMasks" / f"{name}_mask.png"
+    if not mask_path.is_file():
+        raise FileNotFoundError(f"{mask_path} not found (the mask of {img_path.name})")
+    with Image.open(img_path) as im:
+        width, height = im.size
+    ids_img = _read_ids(mask_path)
+    if tuple(ids_img.shape) != (height, width):
+        raise ValueError(f"{mask_path} is {ids_img.shape[1]}x{ids_img.shape[0]}, its image "
+                         f"is {width}x{height}")
+    ids, _, boxes = _mask_boxes(ids_img)
+    if not ids:
+        raise ValueError(f"{mask_path} has no pedestrian (only id 0)")
+    ann_path = root / "Annotation" / f"{name}.txt"
+    return PennFudanRecord(name, img_path, mask_path, ann_path if ann_path.is_file() else None,
+                           width, height, ids, boxes)
+
+
+def _annotation_problems(record: PennFudanRecord, min_iou: float) -> list[str]:
+    """How ``record``'s annotation file disagrees with its masks (size, count, IoU); empty if it agrees."""
+    ann_path = record.annotation
+    try:
+        size, ann = parse_annotation(ann_path.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as e:
+        return [f"{ann_path.name}: {e}"]
+    width, height, ids = record.width, record.height, record.ids
+    if size is not None and size != (width, height):
+        return [f"{ann_path.name}: image size {size[0]}x{size[1]}, the PNG is {width}x{height}"]
+    if len(ann) != len(ids):
+        return [f"{ann_path.name}: {len(ann)} boxes, the mask has {len(ids)} objects"]
+    iou = box_iou(ann, record.boxes).diagonal()  # annotation k against mask box k
+    bad = [k + 1 for k in range(len(ids)) if iou[k] < min_iou]
+    if bad:
+        return [f"{ann_path.name}: objects {bad} have IoU {[round(float(iou[k - 1]), 2) for k in bad]} "
+                f"< {min_iou} with their mask boxes"]
+    return []
+
+
+def _report(problems: list[str], root: Path, check_annotations: str) -> None:
+    """The policy: one ValueError (``"raise"``) or one UserWarning at the caller of read_pennfudan."""
+    msg = (f"{len(problems)} annotation file(s) in {root / 'Annotation'} disagree with the "
+           f"masks (the mask boxes are used): " + "; ".join(problems))
+    if check_annotations == "raise":
+        raise ValueError(msg)
+    warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def split_pennfudan(names, num_val: int = _NUM_VAL, seed: int = 0) -> tuple[list[str], list[str]]:
