@@ -384,50 +384,16 @@ def read_data_bananas(is_train: bool = True, root: str | os.PathLike | None = No
     return values, plus ``root`` and validation; d2l returns the images as a
     list).
     """
-    from PIL import Image
-
     is_train = _check_is_train(is_train)
     if root is None:
         root = _default_source().root
     folder = Path(root) / (_SPLITS[0] if is_train else _SPLITS[1])
     csv_path = folder / "label.csv"
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path} not found: {root} is not a banana data folder "
-                                f"(expected bananas_train/ and bananas_val/ in it)")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header = tuple(c.strip() for c in rows[0]) if rows else ()
-    if header != CSV_HEADER:
-        raise ValueError(f"{csv_path}, line 1: the header must be {','.join(CSV_HEADER)}, "
-                         f"got {','.join(header) or 'an empty file'}")
     images, targets, shape = [], [], None
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
+    for line, row in _label_rows(csv_path, root):
         where = f"{csv_path}, line {line}"
-        if len(row) != len(CSV_HEADER):
-            raise ValueError(f"{where}: expected {len(CSV_HEADER)} fields, got {len(row)}: {row}")
-        name = row[0].strip()
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise ValueError(f"{where}: bad image name {row[0]!r}")
-        try:
-            cls = int(row[1])
-        except ValueError:
-            raise ValueError(f"{where}: the label must be an integer, got {row[1]!r}") from None
-        if cls < 0:
-            raise ValueError(f"{where}: the label must be >= 0, got {cls}")
-        try:
-            x1, y1, x2, y2 = (float(v) for v in row[2:])
-        except ValueError:
-            raise ValueError(f"{where}: box coordinates must be numbers, got {row[2:]}") from None
-        if not all(np.isfinite((x1, y1, x2, y2))):
-            raise ValueError(f"{where}: box coordinates must be finite, got {row[2:]}")
-        img_path = folder / "images" / name
-        try:
-            with Image.open(img_path) as im:
-                arr = np.asarray(im.convert("RGB"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{where}: image {img_path} not found") from None
+        name, cls, (x1, y1, x2, y2) = _parse_row(row, where)
+        arr = _read_rgb(folder / "images" / name, where)
         if shape is None:
             shape = arr.shape
         elif arr.shape != shape:
@@ -442,6 +408,53 @@ def read_data_bananas(is_train: bool = True, root: str | os.PathLike | None = No
     if not images:
         raise ValueError(f"{csv_path}: no rows after the header")
     return torch.stack(images), torch.tensor(targets, dtype=torch.float32).unsqueeze(1)
+
+
+def _label_rows(csv_path: Path, root) -> list[tuple[int, list[str]]]:
+    """``(line number, fields)`` of the non-empty rows after ``label.csv``'s header, which is checked."""
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{csv_path} not found: {root} is not a banana data folder "
+                                f"(expected bananas_train/ and bananas_val/ in it)")
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = tuple(c.strip() for c in rows[0]) if rows else ()
+    if header != CSV_HEADER:
+        raise ValueError(f"{csv_path}, line 1: the header must be {','.join(CSV_HEADER)}, "
+                         f"got {','.join(header) or 'an empty file'}")
+    return [(line, row) for line, row in enumerate(rows[1:], start=2) if row]
+
+
+def _parse_row(row: list[str], where: str) -> tuple[str, int, tuple[float, float, float, float]]:
+    """``(image name, class, pixel box)`` of one ``label.csv`` row; ValueError naming ``where``."""
+    if len(row) != len(CSV_HEADER):
+        raise ValueError(f"{where}: expected {len(CSV_HEADER)} fields, got {len(row)}: {row}")
+    name = row[0].strip()
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"{where}: bad image name {row[0]!r}")
+    try:
+        cls = int(row[1])
+    except ValueError:
+        raise ValueError(f"{where}: the label must be an integer, got {row[1]!r}") from None
+    if cls < 0:
+        raise ValueError(f"{where}: the label must be >= 0, got {cls}")
+    try:
+        x1, y1, x2, y2 = (float(v) for v in row[2:])
+    except ValueError:
+        raise ValueError(f"{where}: box coordinates must be numbers, got {row[2:]}") from None
+    if not all(np.isfinite((x1, y1, x2, y2))):
+        raise ValueError(f"{where}: box coordinates must be finite, got {row[2:]}")
+    return name, cls, (x1, y1, x2, y2)
+
+
+def _read_rgb(img_path: Path, where: str) -> np.ndarray:
+    """The image as a uint8 RGB array ``(H, W, 3)``; FileNotFoundError naming ``where`` if it is missing."""
+    from PIL import Image
+
+    try:
+        with Image.open(img_path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where}: image {img_path} not found") from None
 
 
 class BananasDataset(torch.utils.data.Dataset):
