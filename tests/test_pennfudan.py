@@ -22,6 +22,7 @@ from torchvision.ops import masks_to_boxes
 from d2lssd import box_iou, multibox_prior, multibox_target
 from d2lssd.data import download as dl
 from d2lssd.data import pennfudan as P
+from d2lssd.data import pennfudan_generator as G
 from d2lssd.models import PENNFUDAN_RATIOS, PENNFUDAN_SIZES
 from d2lssd.transforms import SSDEvalTransform
 
@@ -49,7 +50,7 @@ def gen(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rendered():
     """40 rendered images (not written), for statistics of the generator."""
-    return [P._render_image(np.random.default_rng([7, i])) for i in range(40)]
+    return [G._render_image(np.random.default_rng([7, i])) for i in range(40)]
 
 
 def _files(root: Path) -> dict:
