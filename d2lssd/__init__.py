@@ -3,11 +3,20 @@
 The course's chapters say ``import d2lssd`` and use the names re-exported here.
 Dependencies point one way: boxes <- anchors, offsets <- matching, nms;
 plotting and widgets sit on top and nothing below imports them.
+
+The drawing names (``show_bboxes``, ``anchor_explorer``, ...: :data:`_LAZY`)
+are loaded on first use by the module ``__getattr__`` (PEP 562), so ``import
+d2lssd`` does not import matplotlib: the command line, the trainer and every
+DDP worker start without it. ``d2lssd.show_bboxes`` and ``from d2lssd import
+show_bboxes`` work as before.
 """
+
+import importlib
 
 from .anchor_fit import AnchorFit, anchor_coverage, best_anchor_iou, fit_anchors
 from .anchors import SSD300_CONFIG, multibox_prior, ssd_default_boxes, ssd_scales
-from .boxes import box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes
+from .boxes import (box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes, to_normalized,
+                    to_pixels)
 from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
                    load_data_bananas, read_data_bananas)
 from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_pennfudan,
@@ -24,14 +33,10 @@ from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, c
 from .models import SSDResNet34, TinySSD
 from .nms import batched_nms, multibox_detection, nms, ssd_postprocess
 from .offsets import offset_boxes, offset_inverse
-from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo, to_normalized, to_pixels
-from .plotting import (bbox_to_rect, plot_iou_matrix, set_figsize, show_anchors_of_pixel,
-                       show_bboxes, show_image)
+from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo
 from .recipes import LOSS_SCHEDULES, RECIPES, train_recipe
 from .train import (TINYSSD_SCHEDULES, History, evaluate_ap, evaluate_ssd, load_checkpoint, pick_schedule, predict,
                     save_checkpoint, train_ssd)
-from .widgets import (anchor_explorer, detections_like_boxes, draw_anchors, draw_iou, draw_losses, draw_nms,
-                      iou_explorer, loss_explorer, nms_explorer, static_explorer)
 
 __version__ = "0.1.0"
 
@@ -65,3 +70,31 @@ __all__ = [
     "anchor_explorer", "detections_like_boxes", "draw_anchors", "draw_iou", "draw_nms",
     "iou_explorer", "nms_explorer", "static_explorer",
 ]
+
+#: Names imported on first use (name -> submodule), so that ``import d2lssd``
+#: leaves matplotlib out; the submodules themselves are reachable the same way
+#: (``d2lssd.plotting``, ``d2lssd.widgets``).
+_LAZY = {
+    **dict.fromkeys(("bbox_to_rect", "plot_iou_matrix", "set_figsize", "show_anchors_of_pixel",
+                     "show_bboxes", "show_image"), "plotting"),
+    **dict.fromkeys(("anchor_explorer", "detections_like_boxes", "draw_anchors", "draw_iou",
+                     "draw_losses", "draw_nms", "iou_explorer", "loss_explorer", "nms_explorer",
+                     "static_explorer"), "widgets"),
+}
+_LAZY_MODULES = ("plotting", "widgets")
+
+
+def __getattr__(name: str):
+    """Import a drawing name (or the plotting/widgets module) on first use; cache it in the package."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, BinaryIO
 
 
-def atomic_write(path, write: Callable[[BinaryIO], object]) -> Path:
+def atomic_write(path, write: Callable[[BinaryIO], object], mode: int | None = None) -> Path:
     """Write a file atomically: ``write(f)`` fills a temporary file in the same folder, then ``os.replace``.
 
     The data is flushed and fsynced before the rename. An interrupted or
@@ -22,6 +22,9 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> Path:
     Args:
         path: file to write; its folder is created if missing.
         write: called once with the temporary file, opened for binary writing.
+        mode: permission bits given to the file before the rename (e.g.
+            ``0o644`` for a shared cache); default None keeps the temporary
+            file's (``tempfile.mkstemp``: readable by its owner only).
 
     Returns:
         ``Path(path)``.
@@ -37,6 +40,8 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -107,8 +107,12 @@ def ssd_scales(num_levels: int, s_min: float = 0.2, s_max: float = 0.9) -> list[
         ``m + 1`` floats: :math:`s_1, \dots, s_m` and the extrapolated
         :math:`s_{m+1} = s_m + (s_{max} - s_{min}) / (m - 1)` used by the extra
         box :math:`\sqrt{s_m s_{m+1}}` of the last level (the paper leaves
-        :math:`s_{m+1}` unspecified; this is the common choice). With one level
-        ``[s_min, s_max]`` is returned.
+        :math:`s_{m+1}` unspecified; we continue the paper's linear rule, so
+        ``ssd_scales(6)`` ends with 1.04). torchvision's ``DefaultBoxGenerator``
+        appends 1.0 instead (and its ``ssd300_vgg16`` passes its own list,
+        0.07 to 1.05); pass ``scales=ssd_scales(m, s_min, s_max)`` to it for the
+        same boxes as :func:`ssd_default_boxes`. With one level ``[s_min,
+        s_max]`` is returned (as torchvision does).
 
     Raises:
         ValueError: ``num_levels < 1`` or scales out of range.
@@ -159,19 +163,32 @@ def ssd_default_boxes(
         aspect_ratios: per level, the extra ratios (> 0, usually 2 and 3);
             their reciprocals are added automatically.
         s_min, s_max: see :func:`ssd_scales`.
-        clip: clip the boxes to the unit square (as torchvision's
-            ``DefaultBoxGenerator`` and ssd.pytorch do).
+        clip: clip each box's *corners* to the unit square
+            (:func:`d2lssd.clip_boxes`), so a box crossing the image border is
+            cut at it (its centre moves inward). This is not what
+            torchvision's ``DefaultBoxGenerator(clip=True)`` and ssd.pytorch's
+            ``PriorBox`` do: they clamp ``(cx, cy, w, h)`` to [0, 1], which
+            only caps widths and heights above 1 and leaves boxes that cross
+            the border (their corners reach -0.4 and 1.4 for SSD300).
         device: where to create the boxes.
 
     Returns:
         float32 tensor ``(1, A, 4)``, corner format, normalized to [0, 1],
         ordered level by level, then row-major over cells, then as listed above.
+        With ``clip=False`` these are torchvision's ``DefaultBoxGenerator``
+        boxes (divided by the image size) when it is given
+        ``scales=ssd_scales(len(feature_map_sizes), s_min, s_max)``; with its
+        own ``min_ratio=s_min, max_ratio=s_max`` the last level's second box
+        differs (its last scale is 1.0, ours 1.04: for SSD300 a square of side
+        0.967 instead of 0.949). Tested in ``tests/test_anchors.py``.
 
     Raises:
         ValueError: the two lists differ in length, a size is not positive,
             or a ratio is not positive.
 
-    Source: Liu et al. 2016, §2.2; torchvision.models.detection.anchor_utils.DefaultBoxGenerator.
+    Source: Liu et al. 2016, §2.2; compared with
+    torchvision.models.detection.anchor_utils.DefaultBoxGenerator (same order
+    and centres; the differences above).
     """
     if len(feature_map_sizes) != len(aspect_ratios):
         raise ValueError("feature_map_sizes and aspect_ratios must have one entry per level, got "

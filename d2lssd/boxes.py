@@ -6,7 +6,8 @@ to the default float dtype, ``torch.get_default_dtype()``). *Corner* format
 is (xmin, ymin, xmax, ymax); *center* format is (cx, cy, w, h). Coordinates
 are normalized to [0, 1] by the image width and height unless a name says
 ``pixels``; none of these functions depends on the unit, except
-:func:`clip_boxes`, whose default image is the unit square.
+:func:`clip_boxes`, whose default image is the unit square, and
+:func:`to_pixels` / :func:`to_normalized`, which convert between the two.
 
 Sources: d2l.ai §14.3 "Object Detection and Bounding Boxes" (conversion
 functions, same names) and §14.4.2 (``box_iou``); torchvision.ops.boxes for
@@ -15,9 +16,12 @@ the semantics we test against.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
-from ._checks import as_float_boxes, check_same_device
+from ._checks import as_float_boxes, check_boxes, check_same_device
 
 __all__ = [
     "box_corner_to_center",
@@ -25,6 +29,8 @@ __all__ = [
     "box_area",
     "box_iou",
     "clip_boxes",
+    "to_pixels",
+    "to_normalized",
 ]
 
 
@@ -193,3 +199,64 @@ def clip_boxes(boxes: torch.Tensor, width: float = 1.0, height: float = 1.0) -> 
     x = boxes[..., 0::2].clamp(0, width)
     y = boxes[..., 1::2].clamp(0, height)
     return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
+
+
+# --------------------------------------------------------------------------- units
+
+def _check_size(width, height) -> None:
+    """ValueError unless ``width`` and ``height`` are positive finite real numbers (not bools or tensors)."""
+    for n, v in (("width", width), ("height", height)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) \
+                or not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{n} must be a positive finite number, got {v!r}")
+
+
+def _scale(boxes: torch.Tensor, width, height) -> torch.Tensor:
+    """``(width, height, width, height)`` in ``boxes``' dtype and device."""
+    return torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
+
+
+def to_pixels(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
+    """Normalized corner boxes to pixel corner boxes.
+
+    Args:
+        boxes: float tensor ``(..., 4)``, corner format, normalized to [0, 1]
+            by the image width and height (values outside [0, 1] are allowed:
+            anchors may cross the border).
+        width, height: image size in pixels (positive).
+
+    Returns:
+        Tensor of the same shape, dtype and device: x coordinates times
+        ``width``, y coordinates times ``height``.
+
+    Raises:
+        ValueError: ``boxes`` is not a float tensor, has a last dimension
+            other than 4 or contains NaN; ``width``/``height`` not positive
+            and finite. (Degenerate boxes are converted as they are.)
+
+    Source: d2l.ai §14.4 (``bbox_scale = torch.tensor((w, h, w, h))``).
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    _check_size(width, height)
+    return boxes * _scale(boxes, width, height)
+
+
+def to_normalized(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
+    """Pixel corner boxes to corner boxes normalized to [0, 1]; the inverse of :func:`to_pixels`.
+
+    Args:
+        boxes: float tensor ``(..., 4)``, corner format, in pixels.
+        width, height: image size in pixels (positive).
+
+    Returns:
+        Tensor of the same shape, dtype and device: x coordinates divided by
+        ``width``, y coordinates by ``height``.
+
+    Raises:
+        ValueError: as :func:`to_pixels`.
+
+    Source: d2l.ai §14.4 (labels are pixel boxes divided by the image size).
+    """
+    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
+    _check_size(width, height)
+    return boxes / _scale(boxes, width, height)

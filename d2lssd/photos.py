@@ -19,7 +19,8 @@ each photo with a pixel grid), in **pixels**, corner format (xmin, ymin, xmax,
 ymax) with x to the right and y down from the top-left corner of the image.
 :func:`ground_truth_labels` turns them into the package's label rows
 (class, xmin, ymin, xmax, ymax) normalized to [0, 1], and :func:`to_pixels` /
-:func:`to_normalized` convert boxes between the two units.
+:func:`to_normalized` (from :mod:`d2lssd.boxes`, re-exported here) convert boxes
+between the two units.
 
 Sources: ``skimage.data`` (photos and licences); d2l.ai §14.3 (the
 cat-and-dog photo annotated by hand is the same idea).
@@ -27,13 +28,12 @@ cat-and-dog photo annotated by hand is the same idea).
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from ._checks import check_boxes
+from .boxes import to_normalized, to_pixels  # defined with the other box geometry; importable from here too
 
 __all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "to_pixels",
            "to_normalized"]
@@ -122,63 +122,6 @@ def load_photo(name: str) -> np.ndarray:
         raise RuntimeError(f"skimage.data.{name}() returned {image.dtype} {image.shape}, "
                            f"expected uint8 {PHOTOS[name]['shape']}")
     return image
-
-
-def _check_size(width, height) -> None:
-    for n, v in (("width", width), ("height", height)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                or not (math.isfinite(v) and v > 0):
-            raise ValueError(f"{n} must be a positive finite number, got {v!r}")
-
-
-def _scale(boxes: torch.Tensor, width, height) -> torch.Tensor:
-    return torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
-
-
-def to_pixels(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
-    """Normalized corner boxes to pixel corner boxes.
-
-    Args:
-        boxes: float tensor ``(..., 4)``, corner format, normalized to [0, 1]
-            by the image width and height (values outside [0, 1] are allowed:
-            anchors may cross the border).
-        width, height: image size in pixels (positive).
-
-    Returns:
-        Tensor of the same shape, dtype and device: x coordinates times
-        ``width``, y coordinates times ``height``.
-
-    Raises:
-        ValueError: ``boxes`` is not a float tensor, has a last dimension
-            other than 4 or contains NaN; ``width``/``height`` not positive
-            and finite. (Degenerate boxes are converted as they are.)
-
-    Source: d2l.ai §14.4 (``bbox_scale = torch.tensor((w, h, w, h))``).
-    """
-    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
-    _check_size(width, height)
-    return boxes * _scale(boxes, width, height)
-
-
-def to_normalized(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
-    """Pixel corner boxes to corner boxes normalized to [0, 1]; the inverse of :func:`to_pixels`.
-
-    Args:
-        boxes: float tensor ``(..., 4)``, corner format, in pixels.
-        width, height: image size in pixels (positive).
-
-    Returns:
-        Tensor of the same shape, dtype and device: x coordinates divided by
-        ``width``, y coordinates by ``height``.
-
-    Raises:
-        ValueError: as :func:`to_pixels`.
-
-    Source: d2l.ai §14.4 (labels are pixel boxes divided by the image size).
-    """
-    check_boxes(boxes, "boxes", min_dim=1, check_order=False)
-    _check_size(width, height)
-    return boxes / _scale(boxes, width, height)
 
 
 def ground_truth_labels(name: str, classes: Sequence[str]) -> torch.Tensor:

@@ -25,6 +25,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from ._checks import check_boxes
+from .boxes import to_pixels
 
 __all__ = ["set_figsize", "bbox_to_rect", "show_bboxes", "show_image", "show_anchors_of_pixel",
            "plot_iou_matrix"]
@@ -278,8 +279,7 @@ def show_anchors_of_pixel(ax, image, anchors, fmap_h: int, fmap_w: int, i: int, 
     a = num // (fmap_h * fmap_w)
     arr = _to_hwc(image)
     height, width = arr.shape[:2]
-    scale = torch.tensor([width, height, width, height], dtype=torch.float32)
-    boxes = anchors.detach().cpu().float().reshape(fmap_h, fmap_w, a, 4)[int(i), int(j)] * scale
+    boxes = to_pixels(anchors.detach().cpu().float().reshape(fmap_h, fmap_w, a, 4)[int(i), int(j)], width, height)
     show_image(arr, ax=ax)
     show_bboxes(ax, boxes, labels)
     ax.plot([(j + 0.5) / fmap_w * width], [(i + 0.5) / fmap_h * height], "o", color="w",

@@ -105,3 +105,53 @@ def test_ssd_default_boxes_rejects_mismatched_lists():
         d2lssd.ssd_default_boxes([38, 19], [[2]])
     with pytest.raises(ValueError, match="s_min"):
         d2lssd.ssd_scales(3, 0.9, 0.2)
+
+
+def _torchvision_default_boxes(feature_map_sizes, aspect_ratios, **kwargs):
+    """torchvision's DefaultBoxGenerator on a 300x300 image, divided by the size: (A, 4) normalized corners."""
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    maps = [torch.zeros(1, 1, *((f, f) if isinstance(f, int) else f)) for f in feature_map_sizes]
+    gen = DefaultBoxGenerator(aspect_ratios, **kwargs)
+    return gen(ImageList(torch.zeros(1, 3, 300, 300), [(300, 300)]), maps)[0] / 300
+
+
+def test_ssd300_default_boxes_equal_torchvision_given_our_scales():
+    cfg = d2lssd.SSD300_CONFIG
+    ours = d2lssd.ssd_default_boxes(**cfg, clip=False)[0]
+    ref = _torchvision_default_boxes(**cfg, scales=d2lssd.ssd_scales(6, 0.2, 0.9), clip=False)
+    assert ours.shape == ref.shape == (8732, 4)
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)  # same order, centres and sizes
+    # non-square maps (torchvision once swapped h and w, vision #6550)
+    sizes, ratios = [(3, 5), (2, 1)], [[2], [3]]
+    torch.testing.assert_close(d2lssd.ssd_default_boxes(sizes, ratios, clip=False)[0],
+                               _torchvision_default_boxes(sizes, ratios, scales=d2lssd.ssd_scales(2), clip=False),
+                               atol=1e-6, rtol=0)
+
+
+def test_the_last_extra_scale_is_1_04_where_torchvision_appends_1_0():
+    cfg = d2lssd.SSD300_CONFIG
+    assert d2lssd.ssd_scales(6)[-1] == pytest.approx(1.04)
+    ours = d2lssd.ssd_default_boxes(**cfg, clip=False)[0]
+    ref = _torchvision_default_boxes(**cfg, min_ratio=0.2, max_ratio=0.9, clip=False)
+    differ = torch.nonzero((ours - ref).abs().amax(dim=1) > 1e-6).flatten().tolist()
+    assert differ == [8732 - 4 + 1]  # the last level (1x1, 4 boxes): its second box, sqrt(s_6 s_7)
+    side = lambda b: float(b[2] - b[0])  # noqa: E731
+    assert side(ours[differ[0]]) == pytest.approx(math.sqrt(0.9 * 1.04), abs=1e-6)
+    assert side(ref[differ[0]]) == pytest.approx(math.sqrt(0.9 * 1.0), abs=1e-6)
+
+
+def test_clip_cuts_corners_where_torchvision_clamps_width_and_height():
+    cfg = d2lssd.SSD300_CONFIG
+    unclipped = d2lssd.ssd_default_boxes(**cfg, clip=False)[0]
+    ours = d2lssd.ssd_default_boxes(**cfg)[0]
+    torch.testing.assert_close(ours, d2lssd.clip_boxes(unclipped), atol=0, rtol=0)
+    assert ours.min() == 0 and ours.max() == 1
+    ref = _torchvision_default_boxes(**cfg, scales=d2lssd.ssd_scales(6), clip=True)
+    wh = d2lssd.box_corner_to_center(ref)[:, 2:]
+    assert wh.max() <= 1 + 1e-6  # torchvision: sizes capped at 1 ...
+    assert ref.min() == pytest.approx(-0.4, abs=1e-5) and ref.max() == pytest.approx(1.4, abs=1e-5)  # ... corners not
+    same = (unclipped >= 0).all(dim=1) & (unclipped <= 1).all(dim=1)
+    torch.testing.assert_close(ours[same], ref[same], atol=1e-6, rtol=0)  # boxes inside the image agree
+    assert 0 < int((~same).sum()) < 8732

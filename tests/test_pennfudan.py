@@ -22,6 +22,7 @@ from torchvision.ops import masks_to_boxes
 from d2lssd import box_iou, multibox_prior, multibox_target
 from d2lssd.data import download as dl
 from d2lssd.data import pennfudan as P
+from d2lssd.data import pennfudan_generator as G
 from d2lssd.models import PENNFUDAN_RATIOS, PENNFUDAN_SIZES
 from d2lssd.transforms import SSDEvalTransform
 
@@ -49,7 +50,7 @@ def gen(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rendered():
     """40 rendered images (not written), for statistics of the generator."""
-    return [P._render_image(np.random.default_rng([7, i])) for i in range(40)]
+    return [G._render_image(np.random.default_rng([7, i])) for i in range(40)]
 
 
 def _files(root: Path) -> dict:
@@ -171,8 +172,9 @@ def test_a_disagreeing_annotation_warns_or_raises_and_a_missing_one_is_fine(gen,
     k = next(i for i, line in enumerate(lines) if line.startswith("Bounding box for object 1 "))
     lines[k] = lines[k].split(" : ")[0] + " : (1, 1) - (5, 5)"
     ann.write_text("\n".join(lines))
-    with pytest.warns(UserWarning, match=r"PennPed00001.txt: objects \[1\]"):
+    with pytest.warns(UserWarning, match=r"PennPed00001.txt: objects \[1\]") as caught:
         records = P.read_pennfudan(root)
+    assert caught[0].filename == __file__  # the warning points at the caller of read_pennfudan
     assert records[0].boxes[0, 2] > 5  # the mask box is used
     with pytest.raises(ValueError, match="disagree"):
         P.read_pennfudan(root, check_annotations="raise")
@@ -251,6 +253,9 @@ def test_collate_rejects_what_train_ssd_cannot_take(gen):
     empty = {"boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64)}
     images, labels = P.collate_ssd([(a[0], empty)])
     assert labels.shape == (1, 0, 5)
+    nan_box = {"boxes": torch.tensor([[1.0, 2.0, float("nan"), 9.0]]), "labels": torch.zeros(1, dtype=torch.int64)}
+    with pytest.raises(ValueError, match="NaN"):  # normalized by d2lssd.boxes.to_normalized, which checks
+        P.collate_ssd([(a[0], nan_box)])
 
 
 # --- obtaining: real, generated, offline --------------------------------------------------------

@@ -146,3 +146,11 @@ def test_pixels_normalized_round_trip():
 def test_converters_reject_bad_input(fn, boxes, width, height):
     with pytest.raises(ValueError):
         fn(boxes, width, height)
+
+
+def test_unit_conversions_live_in_boxes_and_stay_importable_from_photos():
+    import d2lssd.boxes
+    import d2lssd.photos
+
+    assert d2lssd.photos.to_pixels is d2lssd.boxes.to_pixels is d2lssd.to_pixels
+    assert d2lssd.photos.to_normalized is d2lssd.boxes.to_normalized is d2lssd.to_normalized

@@ -1,12 +1,14 @@
 """Training recipes of the losses chapters: optimizer and schedule, and the trained-model cache."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 import d2lssd
 from d2lssd.recipes import LOSS_SCHEDULES, RECIPES, code_fingerprint, make_optimizer, train_recipe
 
-from test_train import synthetic
+from _helpers import synthetic
 
 
 class Loader(torch.utils.data.DataLoader):
@@ -22,13 +24,22 @@ def tiny_data():
 TINY = dict(num_epochs=2, num_train=8, batch_size=4)
 
 
-def test_recipes_and_schedules_are_what_the_chapters_say():
+def test_recipes_and_schedules_agree_with_d2l_and_with_what_their_comments_say():
     assert set(RECIPES) == {"d2l", "ssd", "focal"} and set(LOSS_SCHEDULES) == {"full", "cpu", "short"}
-    # d2l §14.7.3: SGD lr 0.2, weight decay 5e-4, batch 32
-    assert RECIPES["d2l"] == dict(loss=None, optimizer="sgd", lr=0.2, weight_decay=5e-4, batch_size=32)
+    # d2l's recipe is the TinySSD chapter's full d2l schedule (d2l §14.7.3), with d2l's loss
+    d2l_schedule = d2lssd.TINYSSD_SCHEDULES["full"]
+    assert RECIPES["d2l"]["loss"] is None and RECIPES["d2l"]["optimizer"] == "sgd"
+    assert {k: RECIPES["d2l"][k] for k in ("lr", "weight_decay", "batch_size")} == {
+        k: d2l_schedule[k] for k in ("lr", "weight_decay", "batch_size")}
+    assert LOSS_SCHEDULES["full"] == {k: d2l_schedule[k] for k in ("num_epochs", "num_train", "batch_size")}
+    # "cpu": 500 steps; "short": 2 epochs of 500 images in batches of 8 (LOSS_SCHEDULES' comment)
+    cpu = LOSS_SCHEDULES["cpu"]
+    assert cpu["num_epochs"] * cpu["num_train"] // cpu["batch_size"] == 500
+    assert LOSS_SCHEDULES["short"] == dict(num_epochs=2, num_train=500, batch_size=8)
+    # the paper's recipe mines hard negatives, the focal one does not; both are valid MultiBoxLoss options
     assert RECIPES["ssd"]["loss"]["cls_loss"] == "hard_negative" and RECIPES["focal"]["loss"]["cls_loss"] == "focal"
-    assert LOSS_SCHEDULES["full"] == dict(num_epochs=20, num_train=1000, batch_size=32)
-    assert LOSS_SCHEDULES["cpu"] == dict(num_epochs=4, num_train=1000, batch_size=8)
+    for name in ("ssd", "focal"):
+        assert isinstance(d2lssd.MultiBoxLoss(**RECIPES[name]["loss"]), d2lssd.MultiBoxLoss)
 
 
 def lr_curve(recipe, steps=100):
@@ -78,8 +89,46 @@ def test_train_recipe_without_cache_writes_nothing(tmp_path):
     assert out["history"].meta["loss_fn"].startswith("MultiBoxLoss(cls_loss='focal'")
 
 
-def test_code_fingerprint_is_stable_and_short():
-    assert code_fingerprint() == code_fingerprint() and len(code_fingerprint()) == 12
+def test_code_fingerprint_changes_with_any_source_file_and_with_torch(tmp_path, monkeypatch):
+    import shutil
+
+    import d2lssd.recipes as recipes_module
+
+    real = code_fingerprint()
+    assert len(real) == 12 and all(c in "0123456789abcdef" for c in real)
+    copy = tmp_path / "d2lssd"
+    shutil.copytree(Path(recipes_module.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(recipes_module, "__file__", str(copy / "recipes.py"))
+    assert code_fingerprint() == real  # the same sources give the same key
+    nms = copy / "nms.py"
+    original = nms.read_bytes()
+    nms.write_bytes(original + b"\n# a changed line\n")
+    changed = code_fingerprint()
+    assert changed != real  # a module the recipes do not import directly still counts
+    nms.write_bytes(original)
+    assert code_fingerprint() == real
+    (copy / "data" / "new_module.py").write_text("x = 1\n")
+    assert code_fingerprint() not in (real, changed)  # a new file, in a subpackage
+    (copy / "data" / "new_module.py").unlink()
+    (copy / "nms.py").rename(copy / "nms2.py")
+    assert code_fingerprint() != real  # a renamed file
+    (copy / "nms2.py").rename(copy / "nms.py")
+    monkeypatch.setattr(recipes_module.torch, "__version__", "0.0.0")
+    assert code_fingerprint() != real  # another torch
+
+
+def test_a_changed_fingerprint_retrains_instead_of_using_the_cache(tmp_path, monkeypatch):
+    import d2lssd.recipes as recipes_module
+
+    first = train_recipe("d2l", TINY, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    monkeypatch.setattr(recipes_module, "code_fingerprint", lambda: "0" * 12)
+    second = train_recipe("d2l", TINY, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    assert not second["cached"] and second["checkpoint"] != first["checkpoint"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first["checkpoint"].name,
+                                                                 second["checkpoint"].name])
+
+
+def test_an_unknown_recipe_is_a_key_error():
     with pytest.raises(KeyError):
         train_recipe("nope", TINY, data=tiny_data(), device="cpu", cache=False)
     assert d2lssd.train_recipe is train_recipe

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from d2lssd import multibox_prior, multibox_target, ssd_loss
-from d2lssd.models import PENNFUDAN_RATIOS, PENNFUDAN_SIZES, SSDResNet34
+from d2lssd.models import (PENNFUDAN_RATIOS, PENNFUDAN_SIZES, SSD_RESNET34_RATIOS, SSD_RESNET34_SIZES,
+                           SSDBase, SSDResNet34, TinySSD)
 from d2lssd.models import ssd_resnet
 
 MAPS = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
@@ -155,3 +156,17 @@ def test_bad_inputs_and_arguments_raise(net):
         SSDResNet34(num_classes=0, pretrained=False)
     with pytest.raises(ValueError):
         SSDResNet34(pretrained=False, sizes=[[0.1]] * 5)
+
+
+def test_state_dict_names_and_shapes_are_those_of_recorded_checkpoints(net):
+    # Digest taken before the models shared d2lssd.models.base.SSDBase (see test_tinyssd.py).
+    import hashlib
+
+    lines = [f"{k} {tuple(v.shape)} {v.dtype}" for k, v in net.state_dict().items()]
+    assert (len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]) == (294, "7bbd6a3fcc7b96ed")
+
+
+def test_default_anchors_and_their_old_names():
+    assert SSDResNet34.SIZES is SSD_RESNET34_SIZES is PENNFUDAN_SIZES
+    assert SSDResNet34.RATIOS is SSD_RESNET34_RATIOS is PENNFUDAN_RATIOS
+    assert issubclass(SSDResNet34, SSDBase) and issubclass(TinySSD, SSDBase)  # one skeleton

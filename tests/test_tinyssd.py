@@ -4,7 +4,7 @@ from torch import nn
 
 import d2lssd
 from d2lssd.models import TinySSD, concat_preds, down_sample_blk, flatten_pred, get_blk
-from d2lssd.models import tinyssd as tinyssd_module
+from d2lssd.models import base as base_module
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +74,13 @@ def test_anchor_cache_returns_the_same_tensor_and_equals_multibox_prior_per_leve
 
 def test_anchors_are_computed_once_per_input_size(monkeypatch):
     calls = []
-    real = tinyssd_module.multibox_prior
+    real = base_module.multibox_prior
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tinyssd_module, "multibox_prior", counting)
+    monkeypatch.setattr(base_module, "multibox_prior", counting)  # the anchors of every SSD model
     net = TinySSD(1)
     for _ in range(3):
         net(torch.zeros(1, 3, 64, 64))
@@ -187,3 +187,47 @@ def test_bad_arguments_raise():
         net(torch.zeros(1, 3, 63, 64))
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         net(torch.zeros(3, 64, 64))
+    with pytest.raises(ValueError, match="num_classes"):
+        TinySSD(True)
+
+
+def _state_signature(net):
+    """Number of state-dict entries and a digest of their names, shapes and dtypes."""
+    import hashlib
+
+    lines = [f"{k} {tuple(v.shape)} {v.dtype}" for k, v in net.state_dict().items()]
+    return len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def test_state_dict_names_and_shapes_are_those_of_recorded_checkpoints():
+    # Digests taken before the models shared d2lssd.models.base.SSDBase: checkpoints saved
+    # then (the chapters' cache, recorded runs) still load with strict=True.
+    assert _state_signature(TinySSD(num_classes=1)) == (104, "34e04f125da442b4")
+    assert _state_signature(TinySSD(num_classes=3)) == (104, "1918499518d5e4fb")
+
+
+def test_a_new_model_needs_only_its_feature_maps():
+    class TwoLevels(base_module.SSDBase):
+        NUM_LEVELS, MIN_SIZE = 2, 8
+        SIZES, RATIOS = [[0.3], [0.6, 0.8]], [1.0, 2.0]  # ratios: one flat list for both levels
+
+        def __init__(self, num_classes):
+            super().__init__(num_classes)
+            self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.cls, self.bbox = self.make_heads([3, 4])
+
+        def feature_maps(self, X):
+            return [X, self.down(X)]
+
+        def heads(self):
+            return self.cls, self.bbox
+
+    net = TwoLevels(2)
+    assert net.num_anchors == [2, 3] and isinstance(TinySSD(1), base_module.SSDBase)
+    anchors, cls_preds, bbox_preds = net(torch.zeros(1, 3, 8, 8))
+    expect = torch.cat([d2lssd.multibox_prior(torch.zeros(1, 1, 8, 8), [0.3], [1.0, 2.0]),
+                        d2lssd.multibox_prior(torch.zeros(1, 1, 4, 4), [0.6, 0.8], [1.0, 2.0])], dim=1)
+    assert torch.equal(anchors, expect) and net.feature_map_sizes == [(8, 8), (4, 4)]
+    assert cls_preds.shape == (1, 2 * 64 + 3 * 16, 3) and bbox_preds.shape == (1, 4 * (2 * 64 + 3 * 16))
+    with pytest.raises(ValueError, match="too small for TwoLevels: H and W must be >= 8"):
+        net(torch.zeros(1, 3, 7, 8))

@@ -7,40 +7,14 @@ import torch
 
 import d2lssd
 
-from d2lssd.models import TinySSD
 from d2lssd.train import History, _LivePlot, load_checkpoint, predict, save_checkpoint, train_ssd
 
-SIZE = 64  # TinySSD's smallest input: 344 anchors, a training step takes milliseconds
-
-
-def synthetic(n=8, seed=0):
-    """Dark images with one bright square each; labels (n, 1, 5) normalized, class 0."""
-    g = torch.Generator().manual_seed(seed)
-    X = torch.rand(n, 3, SIZE, SIZE, generator=g) * 0.1
-    Y = torch.zeros(n, 1, 5)
-    for i in range(n):
-        x0, y0 = (torch.rand(2, generator=g) * 0.5).tolist()
-        Y[i, 0, 1:] = torch.tensor([x0, y0, x0 + 0.4, y0 + 0.4])
-        X[i, :, int(y0 * SIZE):int((y0 + 0.4) * SIZE), int(x0 * SIZE):int((x0 + 0.4) * SIZE)] = 1.0
-    return X, Y
-
-
-def batches(X, Y, size=4):
-    return [(X[i:i + size], Y[i:i + size]) for i in range(0, len(X), size)]
+from _helpers import batches, new_net, quiet, synthetic
 
 
 @pytest.fixture(scope="module")
 def data():
     return batches(*synthetic())
-
-
-def new_net(seed=0):
-    torch.manual_seed(seed)
-    return TinySSD(num_classes=1)
-
-
-def quiet(**kw):
-    return dict(device="cpu", progress=False, plot=None, **kw)
 
 
 def states_equal(a, b):
@@ -216,9 +190,13 @@ def test_live_plot_draws_the_curves(data, capsys):
     assert list(loss_ax.lines[0].get_ydata()) == [1.0, 0.5]
 
 
-def test_progress_bar_runs(data, capsys):
+def test_progress_bar_counts_the_batches_and_shows_the_running_loss(data, capsys):
     h = train_ssd(new_net(), data, num_epochs=1, device="cpu", progress=True, plot=None)
-    assert len(h) == 1
+    err = capsys.readouterr().err  # tqdm writes to stderr
+    assert "epoch 1/1" in err and "0/2" in err and "2/2" in err  # 8 images in batches of 4
+    assert f"loss={h.last['train_loss']:.4f}" in err  # the bar's last postfix is the epoch's mean loss
+    quiet_run = train_ssd(new_net(), data, num_epochs=1, **quiet())
+    assert h["train_loss"] == quiet_run["train_loss"] and h.last["train_images"] == 8  # the bar changes nothing
 
 
 def test_amp_off_cuda_warns_and_runs_in_float32(data):
@@ -340,9 +318,17 @@ def test_channels_last_gives_the_same_step_and_leaves_the_model_channels_last(da
         torch.testing.assert_close(da, db, atol=1e-4, rtol=1e-4)
 
 
-def test_evaluate_ap_runs_predict_and_map(data):
+def test_evaluate_ap_is_map_of_predict_on_every_batch(data):
     net = new_net()
     train_ssd(net, data, num_epochs=1, **quiet())
     result = d2lssd.evaluate_ap(net, data)
-    assert 0.0 <= result["AP50"] <= 1.0 and len(result["detections"]) == len(result["targets"]) == 8
-    assert result["num_targets"] == 8
+    dets = [d for X, _ in data for d in predict(net, X, score_threshold=0.01, top_k=200)]
+    targets = [y for _, Y in data for y in Y]
+    assert len(result["detections"]) == len(result["targets"]) == 8 and result["num_targets"] == 8
+    for got, want in zip(result["detections"], dets):
+        assert torch.equal(got, want) and len(got) <= 200 and bool((got[:, 1] >= 0.01).all())
+    assert all(torch.equal(a, b) for a, b in zip(result["targets"], targets))
+    by_hand = d2lssd.mean_average_precision(dets, targets)
+    for key in ("AP50", "AP75", "AP"):
+        assert result[key] == by_hand[key], key
+    assert 0.0 <= result["AP50"] <= 1.0

@@ -8,7 +8,7 @@ import torch
 
 from d2lssd.train import train_ssd
 
-from test_train import batches, new_net, quiet, synthetic
+from _helpers import batches, new_net, quiet, synthetic
 
 
 class _Loader(list):

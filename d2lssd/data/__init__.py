@@ -5,7 +5,10 @@
 here would hide the module of the same name);
 ``d2lssd.data.bananas`` reads d2l's banana detection data and, where it cannot
 be downloaded, generates a look-alike offline; ``d2lssd.data.pennfudan`` does
-the same for the Penn-Fudan pedestrians (instance masks, a seeded 120/50 split).
+the same for the Penn-Fudan pedestrians (instance masks, a seeded 120/50 split);
+``d2lssd.data.common`` holds what both share (:class:`DataSource`, the
+download-or-generate policy, the atomic generated folder and its marker, the
+background photos).
 
 Your own data: ``d2lssd.data.coco`` reads and writes COCO detection files
 (:class:`CocoDataset`, :func:`write_coco`, results and their COCO AP),

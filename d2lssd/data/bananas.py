@@ -26,12 +26,7 @@ Source: d2l.ai §14.6 (``read_data_bananas``, ``BananasDataset``,
 from __future__ import annotations
 
 import csv
-import functools
 import os
-import shutil
-import tempfile
-import zipfile
-from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +34,9 @@ import torch
 import torch.utils.data
 
 from . import download as _download
+from .common import (BACKGROUNDS, DataSource, backgrounds, cached_generated, check_generator_args, obtain,
+                     random_crop, shown, write_generated)
+from .common import shown as _shown  # d2lssd/pennfudan.py imports this name from here
 
 __all__ = [
     "CSV_HEADER",
@@ -71,53 +69,17 @@ _RIPENESS = 0.75  # 0 green-yellow .. 1 deep yellow
 _RIDGE = 0.2  # where the darker ridge runs across the fruit (-1 .. 1)
 _NUM_SPOTS, _SPOTS_SEED = 3, 7
 
-_MARKER = "GENERATED.txt"
 _SPLITS = ("bananas_train", "bananas_val")
-
-# Photos and textures that ship inside the scikit-image wheel (no download):
-# astronaut, rocket, hubble_deep_field, immunohistochemistry: NASA / public
-# domain; coffee, chelsea, camera, brick, grass, gravel: CC0; coins, moon,
-# page, text, clock: public domain (see skimage/data/README.txt).
-_BACKGROUNDS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "brick", "grass",
-                "gravel", "coins", "moon", "clock", "page", "text", "hubble_deep_field",
-                "immunohistochemistry")
-
-
-@functools.lru_cache(maxsize=1)
-def _backgrounds() -> tuple[np.ndarray, ...]:
-    """The background images as uint8 RGB arrays (grey ones stacked to RGB)."""
-    import skimage.data
-
-    out = []
-    for name in _BACKGROUNDS:
-        try:
-            img = np.asarray(getattr(skimage.data, name)())
-        except Exception:  # an image missing from this skimage build: skip it
-            continue
-        if img.ndim == 2:
-            img = np.stack([img] * 3, axis=-1)
-        out.append(np.ascontiguousarray(img[..., :3].astype(np.uint8)))
-    if not out:
-        raise RuntimeError("no background image of skimage.data could be loaded")
-    return tuple(out)
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A random crop of a random background, resized to (size, size, 3) float32 in [0, 255]."""
-    from PIL import Image
-
-    bgs = _backgrounds()
+    bgs = backgrounds()
     img = bgs[rng.integers(len(bgs))]
     h, w = img.shape[:2]
     m = min(h, w)
     side = int(rng.integers(min(m, max(96, m // 3)), m + 1))
-    y0 = int(rng.integers(0, h - side + 1))
-    x0 = int(rng.integers(0, w - side + 1))
-    crop = img[y0:y0 + side, x0:x0 + side]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    pil = Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.BILINEAR)
-    bg = np.asarray(pil, dtype=np.float32)
+    bg = random_crop(rng, img, side, side, size, size)
     # Lighting jitter of the whole scene: brightness, contrast, colour balance.
     gain = rng.uniform(0.75, 1.2) * rng.uniform(0.9, 1.1, size=3).astype(np.float32)
     mean = bg.mean()
@@ -261,19 +223,6 @@ def _marker_fields(seed: int, num_train: int, num_val: int, size: int) -> dict[s
     }
 
 
-def _read_marker(root: Path) -> dict[str, str] | None:
-    try:
-        text = (root / _MARKER).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    fields = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
-
-
 def _write_split(folder: Path, split: int, n: int, seed: int, size: int) -> None:
     from PIL import Image
 
@@ -358,42 +307,20 @@ def generate_bananas(root: str | os.PathLike, num_train: int = 1000, num_val: in
     images are our own (the real ones are photos of a toy banana pasted on
     photos of backgrounds).
     """
-    for name, v, lo in (("num_train", num_train, 1), ("num_val", num_val, 1),
-                        ("seed", seed, 0), ("size", size, 64)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    check_generator_args(("num_train", num_train, 1), ("num_val", num_val, 1), ("seed", seed, 0),
+                         ("size", size, 64))
     root = Path(root)
     fields = _marker_fields(int(seed), int(num_train), int(num_val), int(size))
-    if root.exists():
-        marker = _read_marker(root)
-        if marker is None:
-            raise FileExistsError(f"{root} exists and is not a generated banana data set "
-                                  f"(no {_MARKER}); refusing to overwrite it")
-        if all(marker.get(k) == v for k, v in fields.items()):
-            return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-"))
-    try:
+    if cached_generated(root, fields, "banana"):
+        return root
+
+    def fill(tmp: Path) -> None:
         for split, name, n in ((0, _SPLITS[0], num_train), (1, _SPLITS[1], num_val)):
             _write_split(tmp / name, split, int(n), int(seed), int(size))
-        text = ("generated offline banana data, not the real d2l banana-detection data\n"
-                + "".join(f"{k}: {v}\n" for k, v in fields.items())
-                + f"backgrounds: {', '.join(_BACKGROUNDS)} (scikit-image sample images)\n")
-        (tmp / _MARKER).write_text(text, encoding="utf-8")
-        if root.exists():  # an outdated generated set: swap it out, then delete it
-            old = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.old-"))
-            os.replace(root, old / root.name)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            # Another process generated the same set meanwhile: keep theirs.
-            marker = _read_marker(root)
-            if not (marker and all(marker.get(k) == v for k, v in fields.items())):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    return write_generated(root, fields, fill,
+                           "generated offline banana data, not the real d2l banana-detection data",
+                           f"backgrounds: {', '.join(BACKGROUNDS)} (scikit-image sample images)")
 
 
 # --- reading (the same code for real and generated data) -------------------------------
@@ -457,50 +384,16 @@ def read_data_bananas(is_train: bool = True, root: str | os.PathLike | None = No
     return values, plus ``root`` and validation; d2l returns the images as a
     list).
     """
-    from PIL import Image
-
     is_train = _check_is_train(is_train)
     if root is None:
         root = _default_source().root
     folder = Path(root) / (_SPLITS[0] if is_train else _SPLITS[1])
     csv_path = folder / "label.csv"
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path} not found: {root} is not a banana data folder "
-                                f"(expected bananas_train/ and bananas_val/ in it)")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    header = tuple(c.strip() for c in rows[0]) if rows else ()
-    if header != CSV_HEADER:
-        raise ValueError(f"{csv_path}, line 1: the header must be {','.join(CSV_HEADER)}, "
-                         f"got {','.join(header) or 'an empty file'}")
     images, targets, shape = [], [], None
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
+    for line, row in _label_rows(csv_path, root):
         where = f"{csv_path}, line {line}"
-        if len(row) != len(CSV_HEADER):
-            raise ValueError(f"{where}: expected {len(CSV_HEADER)} fields, got {len(row)}: {row}")
-        name = row[0].strip()
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise ValueError(f"{where}: bad image name {row[0]!r}")
-        try:
-            cls = int(row[1])
-        except ValueError:
-            raise ValueError(f"{where}: the label must be an integer, got {row[1]!r}") from None
-        if cls < 0:
-            raise ValueError(f"{where}: the label must be >= 0, got {cls}")
-        try:
-            x1, y1, x2, y2 = (float(v) for v in row[2:])
-        except ValueError:
-            raise ValueError(f"{where}: box coordinates must be numbers, got {row[2:]}") from None
-        if not all(np.isfinite((x1, y1, x2, y2))):
-            raise ValueError(f"{where}: box coordinates must be finite, got {row[2:]}")
-        img_path = folder / "images" / name
-        try:
-            with Image.open(img_path) as im:
-                arr = np.asarray(im.convert("RGB"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{where}: image {img_path} not found") from None
+        name, cls, (x1, y1, x2, y2) = _parse_row(row, where)
+        arr = _read_rgb(folder / "images" / name, where)
         if shape is None:
             shape = arr.shape
         elif arr.shape != shape:
@@ -515,6 +408,53 @@ def read_data_bananas(is_train: bool = True, root: str | os.PathLike | None = No
     if not images:
         raise ValueError(f"{csv_path}: no rows after the header")
     return torch.stack(images), torch.tensor(targets, dtype=torch.float32).unsqueeze(1)
+
+
+def _label_rows(csv_path: Path, root) -> list[tuple[int, list[str]]]:
+    """``(line number, fields)`` of the non-empty rows after ``label.csv``'s header, which is checked."""
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{csv_path} not found: {root} is not a banana data folder "
+                                f"(expected bananas_train/ and bananas_val/ in it)")
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = tuple(c.strip() for c in rows[0]) if rows else ()
+    if header != CSV_HEADER:
+        raise ValueError(f"{csv_path}, line 1: the header must be {','.join(CSV_HEADER)}, "
+                         f"got {','.join(header) or 'an empty file'}")
+    return [(line, row) for line, row in enumerate(rows[1:], start=2) if row]
+
+
+def _parse_row(row: list[str], where: str) -> tuple[str, int, tuple[float, float, float, float]]:
+    """``(image name, class, pixel box)`` of one ``label.csv`` row; ValueError naming ``where``."""
+    if len(row) != len(CSV_HEADER):
+        raise ValueError(f"{where}: expected {len(CSV_HEADER)} fields, got {len(row)}: {row}")
+    name = row[0].strip()
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"{where}: bad image name {row[0]!r}")
+    try:
+        cls = int(row[1])
+    except ValueError:
+        raise ValueError(f"{where}: the label must be an integer, got {row[1]!r}") from None
+    if cls < 0:
+        raise ValueError(f"{where}: the label must be >= 0, got {cls}")
+    try:
+        x1, y1, x2, y2 = (float(v) for v in row[2:])
+    except ValueError:
+        raise ValueError(f"{where}: box coordinates must be numbers, got {row[2:]}") from None
+    if not all(np.isfinite((x1, y1, x2, y2))):
+        raise ValueError(f"{where}: box coordinates must be finite, got {row[2:]}")
+    return name, cls, (x1, y1, x2, y2)
+
+
+def _read_rgb(img_path: Path, where: str) -> np.ndarray:
+    """The image as a uint8 RGB array ``(H, W, 3)``; FileNotFoundError naming ``where`` if it is missing."""
+    from PIL import Image
+
+    try:
+        with Image.open(img_path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where}: image {img_path} not found") from None
 
 
 class BananasDataset(torch.utils.data.Dataset):
@@ -560,62 +500,23 @@ class BananasDataset(torch.utils.data.Dataset):
         return len(self.features)
 
 
-#: Which data a loader holds. ``kind`` is ``"real"`` or ``"generated"``,
-#: ``root`` the data folder, ``description`` the line that was printed.
-DataSource = namedtuple("DataSource", ["kind", "root", "description"])
-
-_SOURCES = ("auto", "real", "generated")
-
-
-def _offline() -> bool:
-    return os.environ.get("D2LSSD_OFFLINE", "").strip().lower() in ("1", "true", "yes")
-
-
-def _shown(path) -> str:
-    """``path`` for the printed line: the home folder as ``~``, so pages name no build machine's paths."""
-    home = str(Path.home())
-    text = str(path)
-    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home) else text
-
-
-def _why_not_downloaded(e: BaseException) -> str:
-    """A short, path-free reason, e.g. ``URLError: Name or service not known``."""
-    cause = e.__cause__ if e.__cause__ is not None else e
-    reason = getattr(cause, "reason", cause)  # URLError wraps the socket error
-    text = getattr(reason, "strerror", None) or (reason if isinstance(reason, str) else "")
-    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
-
-
 def _generated(base: Path, seed: int, num_train: int, num_val: int, why: str) -> DataSource:
     root = generate_bananas(base / f"banana-detection-generated-seed{seed}",
                             num_train, num_val, seed)
     return DataSource("generated", root,
-                      f"generated offline banana data (seed {seed}) at {_shown(root)} — {why}")
+                      f"generated offline banana data (seed {seed}) at {shown(root)} — {why}")
 
 
 def _obtain(root, source: str, seed: int, num_train: int, num_val: int) -> DataSource:
-    if source not in _SOURCES:
-        raise ValueError(f"source must be one of {_SOURCES}, got {source!r}")
     base = Path(root) if root is not None else _download.cache_dir()
-    if source == "generated":
-        return _generated(base, seed, num_train, num_val, "asked for with source='generated'")
-    if _offline():
-        if source == "real":
-            raise RuntimeError("source='real' but D2LSSD_OFFLINE=1 forbids downloading; "
-                               "unset it or use source='auto' or 'generated'")
-        return _generated(base, seed, num_train, num_val,
-                          "D2LSSD_OFFLINE=1 is set, so the real data was not downloaded")
-    url = _download.DATA_HUB["banana-detection"][0]
-    try:
+
+    def real() -> DataSource:
+        url = _download.DATA_HUB["banana-detection"][0]
         data_dir = _download.download_extract("banana-detection", cache_dir=base)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        if source == "real":
-            raise
-        return _generated(base, seed, num_train, num_val,
-                          f"the real data could not be downloaded ({_why_not_downloaded(e)})")
-    return DataSource("real", data_dir,
-                      f"real d2l banana data from {_shown(data_dir)} (downloaded from {url}, "
-                      f"SHA-1 verified)")
+        return DataSource("real", data_dir, f"real d2l banana data from {shown(data_dir)} "
+                                            f"(downloaded from {url}, SHA-1 verified)")
+
+    return obtain(source, real, lambda why: _generated(base, seed, num_train, num_val, why))
 
 
 def load_data_bananas(batch_size: int, root: str | os.PathLike | None = None,

@@ -30,6 +30,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .._io import atomic_write
+
 __all__ = [
     "DATA_HUB",
     "DATA_URL",
@@ -135,9 +137,10 @@ def download(name_or_url: str, sha1: str | None = None,
     returned without touching the network. Otherwise the URL is streamed (1 MiB
     chunks, ``urllib``) into a temporary file in ``cache_dir``, the checksum and
     (if the server sent one) the Content-Length are verified, and the file is
-    moved into place with :func:`os.replace` (atomic on one file system). A
-    cached file with a wrong checksum (truncated, corrupt) is never returned:
-    it is replaced by the fresh download.
+    moved into place (:func:`d2lssd._io.atomic_write`: fsync, then
+    :func:`os.replace`, atomic on one file system). A cached file with a
+    wrong checksum (truncated, corrupt) is never returned: it is replaced by
+    the fresh download.
 
     Args:
         name_or_url: a key of :data:`DATA_HUB` (e.g. ``"banana-detection"``) or
@@ -175,26 +178,20 @@ def download(name_or_url: str, sha1: str | None = None,
     if target.is_file() and _filehash(target, algorithm) == digest:
         return target
 
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{fname}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+
+    def fetch(out) -> None:  # streams into atomic_write's temporary file; raising discards it
         h = hashlib.new(algorithm, usedforsecurity=False)
-        received = 0
-        expected = None
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with _urlopen(url, timeout=timeout) as response:
-                    headers = getattr(response, "headers", None)
-                    expected = headers.get("Content-Length") if headers is not None else None
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        h.update(chunk)
-                        out.write(chunk)
-                        received += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())  # the bytes are on disk before the rename
-            except Exception as e:  # URLError, timeouts, resets, http.client errors
-                raise DownloadError(f"could not download {url}: "
-                                    f"{type(e).__name__}: {e}") from e
+        received, expected = 0, None
+        try:
+            with _urlopen(url, timeout=timeout) as response:
+                headers = getattr(response, "headers", None)
+                expected = headers.get("Content-Length") if headers is not None else None
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+                    received += len(chunk)
+        except Exception as e:  # URLError, timeouts, resets, http.client errors
+            raise DownloadError(f"could not download {url}: {type(e).__name__}: {e}") from e
         if expected is not None and expected.isdigit() and int(expected) != received:
             raise DownloadError(f"incomplete download of {url}: got {received} bytes, "
                                 f"the server announced {expected}")
@@ -202,12 +199,9 @@ def download(name_or_url: str, sha1: str | None = None,
         if got != digest:
             raise DownloadError(f"checksum mismatch for {url}: expected {_NAMES[algorithm]} {digest}, "
                                 f"got {got} ({received} bytes); the file was discarded")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache file need not be
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+
+    # fsynced, then renamed into place; mkstemp makes the file private, a cache file need not be
+    return atomic_write(target, fetch, mode=0o644)
 
 
 def _check_member(name: str) -> PurePosixPath:

@@ -35,7 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_write
+from .bananas import _render_banana
 from .coco import coco_annotation, write_coco
+from .pennfudan_generator import _background as pennfudan_background
+from .pennfudan_generator import _draw_figure
 
 __all__ = ["MULTICLASS_CATEGORIES", "MULTICLASS_GENERATOR_VERSION", "generate_multiclass_coco",
            "write_broken_copy"]
@@ -56,15 +59,11 @@ _MARKER = "GENERATED.txt"
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A crop of a scikit-image photo, float32 (height, width, 3) in [0, 255] (Penn-Fudan's helper)."""
-    from .pennfudan import _background as pennfudan_background
-
     return pennfudan_background(rng, width, height)
 
 
 def _banana(rng: np.random.Generator, side: int):
     """``(alpha (h, w) float32, rgb (h, w, 3) float32)`` of one banana (the banana generator's drawing)."""
-    from .bananas import _render_banana
-
     size = int(round(side * rng.uniform(*_BANANA_SCALE)))
     alpha, rgb, _, _ = _render_banana(rng, size)
     return alpha, rgb
@@ -72,8 +71,6 @@ def _banana(rng: np.random.Generator, side: int):
 
 def _person(rng: np.random.Generator, height: float):
     """``(alpha (h, w) float32, rgb (h, w, 3) float32)`` of one walker (the Penn-Fudan generator's drawing)."""
-    from .pennfudan import _draw_figure
-
     mask, colour, _, _ = _draw_figure(rng, height)
     return mask.astype(np.float32), colour
 

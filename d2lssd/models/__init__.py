@@ -1,6 +1,12 @@
-"""SSD models: d2l's TinySSD and the ResNet-34 SSD of the Penn-Fudan chapter."""
+"""SSD models: d2l's TinySSD and the ResNet-34 SSD of the Penn-Fudan chapter, on one base.
 
-from .ssd_resnet import PENNFUDAN_RATIOS, PENNFUDAN_SIZES, SSDResNet34
+:class:`SSDBase` (``base.py``) holds what every SSD model shares: the checks,
+the per-level heads, the anchor cache and the outputs in anchor order; a model
+says only how its feature maps are computed.
+"""
+
+from .base import SSDBase, per_level
+from .ssd_resnet import PENNFUDAN_RATIOS, PENNFUDAN_SIZES, SSD_RESNET34_RATIOS, SSD_RESNET34_SIZES, SSDResNet34
 from .tinyssd import (
     TinySSD,
     base_net,
@@ -14,7 +20,8 @@ from .tinyssd import (
 )
 
 __all__ = [
-    "SSDResNet34", "PENNFUDAN_SIZES", "PENNFUDAN_RATIOS",
+    "SSDBase", "per_level",
+    "SSDResNet34", "SSD_RESNET34_SIZES", "SSD_RESNET34_RATIOS", "PENNFUDAN_SIZES", "PENNFUDAN_RATIOS",
     "TinySSD", "base_net", "bbox_predictor", "blk_forward", "cls_predictor",
     "concat_preds", "down_sample_blk", "flatten_pred", "get_blk",
 ]

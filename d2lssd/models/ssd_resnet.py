@@ -25,27 +25,27 @@ variant of NVIDIA's DeepLearningExamples (``layer2``-``layer4`` plus extras).
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
 
 import torch
 from torch import nn
 
-from ..anchors import multibox_prior
-from .tinyssd import _per_level, bbox_predictor, cls_predictor, concat_preds
+from .base import SSDBase
 
-__all__ = ["SSDResNet34", "PENNFUDAN_SIZES", "PENNFUDAN_RATIOS"]
+__all__ = ["SSDResNet34", "SSD_RESNET34_SIZES", "SSD_RESNET34_RATIOS", "PENNFUDAN_SIZES", "PENNFUDAN_RATIOS"]
 
 #: Anchor sizes per level (fractions of the image side, see :func:`d2lssd.multibox_prior`):
 #: a level's anchors are (s1, r1), (s2, r1), (s1, r2), (s1, r3), an anchor (s, r)
 #: being ``s * sqrt(r)`` wide and ``s / sqrt(r)`` high (at a square input).
-PENNFUDAN_SIZES = [[0.1, 0.14], [0.2, 0.27], [0.35, 0.45], [0.5, 0.6], [0.65, 0.75], [0.8, 0.9]]
+SSD_RESNET34_SIZES = [[0.1, 0.14], [0.2, 0.27], [0.35, 0.45], [0.5, 0.6], [0.65, 0.75], [0.8, 0.9]]
 #: Anchor ratios (width / height) per level: all tall, for upright people
 #: (0.3: 1.8 times as high as a square of the same size; 0.2 and 0.5 around it).
 #: Coverage measured on generated data (seed 0, 170 images, 361 pedestrians,
 #: generator version 1): 99.7% of the ground-truth boxes (resized to 300x300)
 #: have an anchor with IoU >= 0.5 (median best IoU 0.71, 14 such anchors per
 #: box on average); 98.6% of 1021 boxes after :class:`d2lssd.transforms.SSDTrainTransform`.
-PENNFUDAN_RATIOS = [[0.3, 0.2, 0.5]] * 6
+SSD_RESNET34_RATIOS = [[0.3, 0.2, 0.5]] * 6
+#: The names these defaults had when the Penn-Fudan chapter was their only user (the chapter prints them).
+PENNFUDAN_SIZES, PENNFUDAN_RATIOS = SSD_RESNET34_SIZES, SSD_RESNET34_RATIOS
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -98,7 +98,7 @@ def _load_imagenet_resnet34() -> nn.Module:
             sys.stdout.write(text.replace(home, "~") if home not in ("", "/") else text)
 
 
-class SSDResNet34(nn.Module):
+class SSDResNet34(SSDBase):
     """SSD300 with a ResNet-34 backbone: 6 levels, 4 tall-leaning anchors per cell, 7760 anchors.
 
     Args:
@@ -113,7 +113,8 @@ class SSDResNet34(nn.Module):
         sizes, ratios: anchor sizes and ratios per level (six lists, see
             :func:`d2lssd.multibox_prior`; sizes are fractions of the image
             height); ``len(sizes[l]) + len(ratios[l]) - 1`` anchors per cell.
-            Default :data:`PENNFUDAN_SIZES`, :data:`PENNFUDAN_RATIOS` (4 per cell).
+            Default :data:`SSD_RESNET34_SIZES`, :data:`SSD_RESNET34_RATIOS`
+            (4 per cell, tall: made for pedestrians).
         channels: channels of every projected feature map (256).
 
     ``forward(X)`` takes float images ``(B, 3, H, W)`` in [0, 1] (300x300 in
@@ -144,20 +145,12 @@ class SSDResNet34(nn.Module):
     NUM_LEVELS = 6
     #: Smallest input side: the fifth map must be at least 3x3 for the last 3x3 valid convolution.
     MIN_SIZE = 257
+    MIN_SIZE_HINT = "H and W must be >= {min_size} (300 in the chapter)"
+    SIZES, RATIOS = SSD_RESNET34_SIZES, SSD_RESNET34_RATIOS
 
     def __init__(self, num_classes: int = 1, pretrained: bool = True, sizes=None, ratios=None,
                  channels: int = 256):
-        super().__init__()
-        if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
-        self.num_classes = int(num_classes)
-        self.sizes = _per_level(PENNFUDAN_SIZES if sizes is None else sizes, self.NUM_LEVELS, "sizes")
-        self.ratios = _per_level(PENNFUDAN_RATIOS if ratios is None else ratios, self.NUM_LEVELS, "ratios")
-        for name, lists in (("sizes", self.sizes), ("ratios", self.ratios)):
-            if any(not lst or min(lst) <= 0 for lst in lists):
-                raise ValueError(f"{name} must be non-empty lists of positive numbers, got {lists}")
-        self.num_anchors = [len(s) + len(r) - 1 for s, r in zip(self.sizes, self.ratios)]
-
+        super().__init__(num_classes, sizes, ratios)
         backbone, self.weights, self.weights_note = self._backbone(pretrained)
         self.stem = nn.Sequential(backbone.conv1, backbone.bn1, backbone.relu, backbone.maxpool,
                                   backbone.layer1)
@@ -165,15 +158,12 @@ class SSDResNet34(nn.Module):
         self.proj = nn.ModuleList([_conv_bn_relu(c, channels, 1) for c in (128, 256, 512)])
         self.extras = nn.ModuleList([_extra_block(512, channels, 1), _extra_block(channels, channels, 1),
                                      _extra_block(channels, channels, 0)])
-        self.cls_heads = nn.ModuleList([cls_predictor(channels, a, self.num_classes) for a in self.num_anchors])
-        self.bbox_heads = nn.ModuleList([bbox_predictor(channels, a) for a in self.num_anchors])
+        self.cls_heads, self.bbox_heads = self.make_heads([channels] * self.NUM_LEVELS)
         for m in [*self.proj.modules(), *self.extras.modules()]:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
-        self.feature_map_sizes: list[tuple[int, int]] = []
-        self._anchor_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
     @staticmethod
     def _backbone(pretrained: bool):
@@ -204,29 +194,13 @@ class SSDResNet34(nn.Module):
             maps.append(y)
         return maps
 
-    def forward(self, X: torch.Tensor):
-        if not isinstance(X, torch.Tensor) or X.dim() != 4 or X.shape[1] != 3:
-            shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"X must be images (B, 3, H, W), got {shape}")
-        key = (int(X.shape[2]), int(X.shape[3]), X.device)
-        if min(key[:2]) < self.MIN_SIZE:
-            raise ValueError(f"input {key[:2]} is too small for SSDResNet34: H and W must be >= "
-                             f"{self.MIN_SIZE} (300 in the chapter)")
-        maps = self.features((X - self.mean) / self.std)
-        self.feature_map_sizes = [tuple(m.shape[-2:]) for m in maps]
-        anchors = self._anchor_cache.get(key)
-        if anchors is None:
-            with torch.no_grad():
-                anchors = torch.cat([multibox_prior(m, sizes=s, ratios=r)
-                                     for m, s, r in zip(maps, self.sizes, self.ratios)], dim=1)
-            self._anchor_cache[key] = anchors
-        cls_preds = concat_preds([h(m) for h, m in zip(self.cls_heads, maps)])
-        cls_preds = cls_preds.reshape(cls_preds.shape[0], -1, self.num_classes + 1)
-        return anchors, cls_preds, concat_preds([h(m) for h, m in zip(self.bbox_heads, maps)])
+    def feature_maps(self, X: torch.Tensor) -> list[torch.Tensor]:
+        """The six feature maps of images ``X`` in [0, 1]: ImageNet-normalized, then :meth:`features`."""
+        return self.features((X - self.mean) / self.std)
 
-    def clear_anchor_cache(self) -> None:
-        """Forget the cached anchors (recomputed on the next forward pass)."""
-        self._anchor_cache.clear()
+    def heads(self):
+        """``(cls_heads, bbox_heads)``: two ``nn.ModuleList`` of six 3x3 convolutions."""
+        return self.cls_heads, self.bbox_heads
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, num_anchors={self.num_anchors}, weights={self.weights!r}"

@@ -19,6 +19,9 @@ Differences from d2l: anchors depend only on the input size, so
 them instead of recomputing them on every forward pass; sizes, ratios and the
 number of classes are constructor arguments. Module and attribute names
 (``blk_0`` ... ``bbox_4``) are d2l's, so d2l's state dicts load unchanged.
+The checks, the anchor cache and the forward pass in anchor order are those
+of :class:`~d2lssd.models.base.SSDBase`, which every SSD model of the
+package shares; TinySSD only says how its feature maps are computed.
 
 Source: d2l.ai §14.7 "Single Shot Multibox Detection" (all names and
 architecture); Liu et al. 2016 §2.1 (multiscale feature maps, convolutional
@@ -33,65 +36,13 @@ import torch
 from torch import nn
 
 from ..anchors import multibox_prior
+# d2l's head and flattening functions live in .base (every SSD model uses them); re-exported here
+from .base import SSDBase, bbox_predictor, cls_predictor, concat_preds, flatten_pred  # noqa: F401
 
 __all__ = [
     "cls_predictor", "bbox_predictor", "flatten_pred", "concat_preds", "down_sample_blk",
     "base_net", "get_blk", "blk_forward", "TinySSD",
 ]
-
-
-def cls_predictor(num_inputs: int, num_anchors: int, num_classes: int) -> nn.Conv2d:
-    """Class prediction head: a 3x3 convolution (padding 1, keeps height and width).
-
-    Args:
-        num_inputs: channels of the feature map.
-        num_anchors: anchors per pixel ``a``.
-        num_classes: object classes ``q`` (background is added).
-
-    Returns:
-        ``nn.Conv2d`` mapping ``(B, num_inputs, h, w)`` to
-        ``(B, a * (q + 1), h, w)`` logits; channel ``k * (q + 1) + c`` is
-        class ``c`` (0 = background) of anchor ``k``.
-
-    Source: d2l.ai §14.7.1.1 ``cls_predictor``.
-    """
-    return nn.Conv2d(num_inputs, num_anchors * (num_classes + 1), kernel_size=3, padding=1)
-
-
-def bbox_predictor(num_inputs: int, num_anchors: int) -> nn.Conv2d:
-    """Box offset head: a 3x3 convolution (padding 1).
-
-    Returns:
-        ``nn.Conv2d`` mapping ``(B, num_inputs, h, w)`` to ``(B, a * 4, h, w)``
-        offsets; channel ``4 * k + m`` is offset ``m`` (dx, dy, dw, dh, see
-        :func:`d2lssd.offset_boxes`) of anchor ``k``.
-
-    Source: d2l.ai §14.7.1.2 ``bbox_predictor``.
-    """
-    return nn.Conv2d(num_inputs, num_anchors * 4, kernel_size=3, padding=1)
-
-
-def flatten_pred(pred: torch.Tensor) -> torch.Tensor:
-    """Flatten a head's output ``(B, C, h, w)`` to ``(B, h * w * C)``, channels last.
-
-    Channels are moved last before flattening, so all ``C`` values of pixel
-    ``(i, j)`` are contiguous and pixels are in row-major order: the anchor
-    order of :func:`d2lssd.multibox_prior`.
-
-    Source: d2l.ai §14.7.1.3 ``flatten_pred``.
-    """
-    if pred.dim() != 4:
-        raise ValueError(f"pred must have shape (B, C, h, w), got {tuple(pred.shape)}")
-    return torch.flatten(pred.permute(0, 2, 3, 1), start_dim=1)
-
-
-def concat_preds(preds: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Concatenate the flattened predictions of several levels: list of ``(B, C_l, h_l, w_l)``
-    -> ``(B, sum_l h_l * w_l * C_l)``, level after level.
-
-    Source: d2l.ai §14.7.1.3 ``concat_preds``.
-    """
-    return torch.cat([flatten_pred(p) for p in preds], dim=1)
 
 
 def down_sample_blk(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -169,24 +120,7 @@ def blk_forward(X: torch.Tensor, blk: nn.Module, size: Sequence[float], ratio: S
     return Y, anchors, cls_predictor(Y), bbox_predictor(Y)
 
 
-def _per_level(values, num_levels: int, name: str) -> list[list[float]]:
-    """``values`` as one list per level: a flat list is shared by all levels."""
-    values = list(values)
-    if values and all(isinstance(v, (int, float)) for v in values):
-        return [[float(v) for v in values] for _ in range(num_levels)]
-    if len(values) != num_levels:
-        raise ValueError(f"{name} must be one list per level ({num_levels}) or one flat list, "
-                         f"got {values!r}")
-    out = []
-    for v in values:
-        try:
-            out.append([float(x) for x in v])
-        except TypeError:
-            raise ValueError(f"{name} must be one list per level or one flat list, got {values!r}") from None
-    return out
-
-
-class TinySSD(nn.Module):
+class TinySSD(SSDBase):
     """d2l's TinySSD: five feature maps, a class head and a box head on each.
 
     Args:
@@ -227,56 +161,24 @@ class TinySSD(nn.Module):
     NUM_LEVELS = 5
     #: Smallest input side: six halvings before the fourth level (H // 64 >= 1).
     MIN_SIZE = 64
+    MIN_SIZE_HINT = "the fourth level is H // 64 x W // 64, so H and W must be >= {min_size}"
 
     def __init__(self, num_classes: int, sizes=None, ratios=None, **kwargs):
-        super().__init__(**kwargs)
-        if int(num_classes) != num_classes or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
-        self.num_classes = int(num_classes)
-        self.sizes = _per_level(self.SIZES if sizes is None else sizes, self.NUM_LEVELS, "sizes")
-        self.ratios = _per_level(self.RATIOS if ratios is None else ratios, self.NUM_LEVELS, "ratios")
-        for name, lists in (("sizes", self.sizes), ("ratios", self.ratios)):
-            if any(not lst or min(lst) <= 0 for lst in lists):
-                raise ValueError(f"{name} must be non-empty lists of positive numbers, got {lists}")
-        #: Anchors per pixel of each level: len(sizes) + len(ratios) - 1.
-        self.num_anchors = [len(s) + len(r) - 1 for s, r in zip(self.sizes, self.ratios)]
-        for i in range(self.NUM_LEVELS):
+        super().__init__(num_classes, sizes, ratios, **kwargs)
+        for i in range(self.NUM_LEVELS):  # d2l's attribute names: d2l's state dicts load unchanged
             setattr(self, f"blk_{i}", get_blk(i))
             setattr(self, f"cls_{i}", cls_predictor(self.IN_CHANNELS[i], self.num_anchors[i], self.num_classes))
             setattr(self, f"bbox_{i}", bbox_predictor(self.IN_CHANNELS[i], self.num_anchors[i]))
-        self._anchor_cache: dict[tuple[int, int, torch.device], torch.Tensor] = {}
 
-    def forward(self, X: torch.Tensor):
-        if not isinstance(X, torch.Tensor) or X.dim() != 4 or X.shape[1] != 3:
-            shape = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"X must be images (B, 3, H, W), got {shape}")
-        key = (int(X.shape[2]), int(X.shape[3]), X.device)
-        if min(key[:2]) < self.MIN_SIZE:
-            raise ValueError(f"input {key[:2]} is too small for TinySSD: the fourth level is "
-                             f"H // 64 x W // 64, so H and W must be >= {self.MIN_SIZE}")
-        cached = self._anchor_cache.get(key)
-        feature_maps, cls_preds, bbox_preds = [], [], []
+    def feature_maps(self, X: torch.Tensor) -> list[torch.Tensor]:
+        """The five feature maps: ``blk_0`` ... ``blk_4`` applied in turn (32, 16, 8, 4, 1 for 256x256)."""
+        maps = []
         for i in range(self.NUM_LEVELS):
             X = getattr(self, f"blk_{i}")(X)
-            feature_maps.append(X)
-            cls_preds.append(getattr(self, f"cls_{i}")(X))
-            bbox_preds.append(getattr(self, f"bbox_{i}")(X))
-        if cached is None:
-            cached = self._level_anchors(feature_maps)
-            self._anchor_cache[key] = cached
-        cls_preds = concat_preds(cls_preds)
-        cls_preds = cls_preds.reshape(cls_preds.shape[0], -1, self.num_classes + 1)
-        return cached, cls_preds, concat_preds(bbox_preds)
+            maps.append(X)
+        return maps
 
-    def _level_anchors(self, feature_maps: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Anchors of all levels, ``(1, A, 4)``: :func:`multibox_prior` per level, concatenated."""
-        with torch.no_grad():
-            return torch.cat([multibox_prior(Y, sizes=s, ratios=r)
-                              for Y, s, r in zip(feature_maps, self.sizes, self.ratios)], dim=1)
-
-    def clear_anchor_cache(self) -> None:
-        """Forget the cached anchors (they are recomputed on the next forward pass)."""
-        self._anchor_cache.clear()
-
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, num_anchors={self.num_anchors}"
+    def heads(self):
+        """``([cls_0, ..., cls_4], [bbox_0, ..., bbox_4])``."""
+        return ([getattr(self, f"cls_{i}") for i in range(self.NUM_LEVELS)],
+                [getattr(self, f"bbox_{i}") for i in range(self.NUM_LEVELS)])

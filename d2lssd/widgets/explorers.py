@@ -18,7 +18,10 @@ Each explorer is three layers:
   without network.
 
 The arithmetic lives in the core package (:func:`d2lssd.multibox_prior`,
-:func:`d2lssd.box_iou`, :func:`d2lssd.nms`); this module only draws it.
+:func:`d2lssd.box_iou`, :func:`d2lssd.nms`); this module only draws it. The
+live and static machinery is :mod:`d2lssd.widgets.static`; the fake
+detections the NMS explorer is shown on come from
+:func:`d2lssd.widgets.detections.detections_like_boxes`.
 
 Sources: d2l.ai §14.4 (anchors of one pixel, the NMS figures with
 ``show_bboxes``); ipywidgets' ``Image`` and ``observe``.
@@ -26,263 +29,22 @@ Sources: d2l.ai §14.4 (anchors of one pixel, the NMS figures with
 
 from __future__ import annotations
 
-import io
-import math
-import os
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Rectangle
 
-from ._checks import check_boxes
-from .anchors import multibox_prior
-from .boxes import box_center_to_corner, box_corner_to_center, box_iou, clip_boxes
-from .nms import nms
-from .plotting import _to_hwc, show_anchors_of_pixel, show_bboxes, show_image
+from .._checks import check_boxes
+from ..anchors import multibox_prior
+from ..boxes import box_center_to_corner, box_corner_to_center, box_iou
+from ..losses import focal_loss, smooth_l1
+from ..nms import nms
+from ..plotting import _to_hwc, show_anchors_of_pixel, show_bboxes, show_image
+from .detections import _as_float_tensor
+from .static import StaticExplorerRow, _interactive, _static_wanted, static_explorer
 
 __all__ = ["draw_anchors", "anchor_explorer", "draw_iou", "iou_explorer", "draw_nms",
-           "nms_explorer", "detections_like_boxes", "draw_losses", "loss_explorer",
-           "static_explorer", "StaticExplorer", "StaticExplorerRow", "STATIC_ENV"]
-
-
-# --------------------------------------------------------------------------- explorers
-
-#: Environment variable that makes the ``*_explorer`` functions return their
-#: static HTML version when called with ``static=None``; the book build sets
-#: it (``book/_ext/d2lssd_book.py``), Jupyter and Colab do not.
-STATIC_ENV = "D2LSSD_STATIC_EXPLORERS"
-
-
-def _static_wanted(static) -> bool:
-    if static is None:
-        return os.environ.get(STATIC_ENV, "").strip().lower() in ("1", "true", "yes")
-    return bool(static)
-
-
-def _render(draw, figsize, values: dict, fmt: str = "png", dpi: float = 100, layout=None):
-    """Draw ``draw(ax, **values)`` on a fresh off-screen figure; return ``(image bytes, result)``.
-
-    The figure is a bare :class:`matplotlib.figure.Figure`, not a pyplot one:
-    it never enters pyplot's list of open figures, so there is nothing to
-    close and the notebook's inline backend never shows it a second time.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout=layout)
-    ax = fig.subplots()
-    result = draw(ax, **values)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, **({"pil_kwargs": {"quality": 80}} if fmt == "jpeg" else {}))
-    return buf.getvalue(), result
-
-
-def _interactive(draw, figsize, **controls):
-    """Sliders over ``draw(ax, **values)``, drawn into an ``ipywidgets.Image``.
-
-    Returns an ``ipywidgets.VBox`` whose ``children`` are the given slider
-    widgets followed by an ``ipywidgets.Image``, and whose ``result``
-    attribute is the last return value of ``draw``. Every slider change
-    redraws the figure off-screen (:func:`_render`) and replaces the image's
-    PNG bytes.
-
-    Why an image and not ``ipywidgets.interactive``: its Output widget makes
-    the kernel message the front end while a cell runs, and headless
-    execution (nbclient under jupyter-book) then sometimes missed the cell's
-    reply and waited for the cell timeout. An image widget only holds bytes.
-    """
-    import ipywidgets
-
-    image = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-    box = ipywidgets.VBox(children=[*controls.values(), image])
-    names = list(controls)
-
-    def update(change=None):
-        values = {name: controls[name].value for name in names}
-        image.value, box.result = _render(draw, figsize, values)
-
-    for widget in controls.values():
-        widget.observe(update, names="value")
-    update()
-    return box
-
-
-class StaticExplorer:
-    """Precomputed frames behind HTML range sliders: an explorer that needs no kernel.
-
-    Made by :func:`static_explorer`. In a notebook or the built book it shows
-    as HTML (``_repr_html_``): the figure of the current slider values and one
-    ``<input type="range">`` per control; a few lines of inline JavaScript
-    swap the image when a slider moves. Nothing is loaded from the network,
-    so it works in a page opened from disk.
-
-    Attributes:
-        names: the control names, in order.
-        values: dict name -> list of the values of that control.
-        combos: list of dicts, one per frame (itertools.product order, last
-            control fastest).
-        frames: list of ``data:`` URIs, one per frame.
-        results: list of the ``draw`` return values, one per frame.
-        initial: index of the frame shown first.
-        html: the HTML.
-    """
-
-    def __init__(self, names, values, labels, combos, frames, results, initial, title):
-        self.names, self.values, self.labels = names, values, labels
-        self.combos, self.frames, self.results = combos, frames, results
-        self.initial, self.title = initial, title
-        self.html = self._build_html()
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return (f"StaticExplorer({len(self.frames)} frames over "
-                f"{', '.join(f'{n} ({len(self.values[n])})' for n in self.names)})")
-
-    def _build_html(self) -> str:
-        import html as _html
-        import json
-        import uuid
-
-        uid = "d2lssd-explorer-" + uuid.uuid4().hex[:12]
-        sizes = [len(self.values[n]) for n in self.names]
-        start = self.combos[self.initial]
-        texts = [[_format_value(v) for v in self.values[n]] for n in self.names]
-        rows = []
-        for k, name in enumerate(self.names):
-            pos = self.values[name].index(start[name])
-            rows.append(
-                f'<label style="display:flex;align-items:center;gap:0.6em;margin:0.2em 0">'
-                f'<span style="min-width:9em">{_html.escape(self.labels[name])}</span>'
-                f'<input type="range" min="0" max="{sizes[k] - 1}" step="1" value="{pos}" '
-                f'data-control="{k}" aria-label="{_html.escape(self.labels[name])}" '
-                f'style="flex:1;max-width:22em">'
-                f'<output style="min-width:4em">{_html.escape(texts[k][pos])}</output></label>')
-        alt = _html.escape(self._alt(self.initial))
-        title = (f'<div style="font-weight:600;margin-bottom:0.3em">{_html.escape(self.title)}</div>'
-                 if self.title else "")
-        data = json.dumps({"frames": self.frames, "sizes": sizes, "texts": texts,
-                           "alts": [self._alt(i) for i in range(len(self.frames))]})
-        script = (
-            "(function(){var root=document.getElementById('%s');if(!root)return;"
-            "var d=JSON.parse(root.querySelector('script[type=\"application/json\"]').textContent);"
-            "var img=root.querySelector('img');var inputs=root.querySelectorAll('input[type=range]');"
-            "function show(){var idx=0;for(var k=0;k<inputs.length;k++){var v=parseInt(inputs[k].value,10);"
-            "idx=idx*d.sizes[k]+v;inputs[k].nextElementSibling.textContent=d.texts[k][v];}"
-            "img.src=d.frames[idx];img.alt=d.alts[idx];root.setAttribute('data-frame',idx);}"
-            "for(var k=0;k<inputs.length;k++){inputs[k].addEventListener('input',show);"
-            "inputs[k].addEventListener('change',show);}})();" % uid)
-        return (f'<div class="d2lssd-explorer" id="{uid}" data-frame="{self.initial}" '
-                f'style="margin:0.5em 0">{title}{"".join(rows)}'
-                f'<img src="{self.frames[self.initial]}" alt="{alt}" '
-                f'style="max-width:100%;height:auto;display:block;margin-top:0.4em">'
-                f'<script type="application/json">{_html_safe_json(data)}</script>'
-                f'<script>{script}</script></div>')
-
-    def _alt(self, i: int) -> str:
-        combo = self.combos[i]
-        return "explorer frame: " + ", ".join(f"{self.labels[n]} = {_format_value(combo[n])}"
-                                              for n in self.names)
-
-
-def _format_value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
-
-
-def _html_safe_json(text: str) -> str:
-    # inside <script>, "</" would end the element early
-    return text.replace("</", "<\\/")
-
-
-def static_explorer(draw, figsize, controls: dict, *, initial: dict | None = None,
-                    labels: dict | None = None, title: str | None = None, fmt: str = "png",
-                    dpi: float = 72, layout: str | None = None,
-                    max_frames: int = 400) -> StaticExplorer:
-    """An explorer for the static web page: every combination of control values drawn in advance.
-
-    The generic mechanism behind the ``static=True`` versions of
-    :func:`anchor_explorer`, :func:`iou_explorer`, :func:`nms_explorer` and
-    :func:`loss_explorer`. ``draw`` has the signature of the explorers'
-    drawing callbacks: ``draw(ax, **values)`` draws on the matplotlib axes it
-    is given (it may replace them, e.g. ``ax.figure.subplots(1, 2)``) and
-    returns anything. It is called once per combination of ``controls``
-    values, on an off-screen figure that is closed again; the frames are
-    embedded in the HTML as ``data:`` URIs, so the page needs no kernel and no
-    network.
-
-    Args:
-        draw: ``draw(ax, **values)``.
-        figsize: ``(width, height)`` of each frame in inches.
-        controls: dict name -> list of values (numbers or strings), in
-            slider order; one HTML slider per entry.
-        initial: dict name -> starting value (the nearest listed value is
-            used); default the middle value of each control.
-        labels: dict name -> label shown next to the slider; default the name.
-        title: optional line above the sliders.
-        fmt: ``"png"`` (sharp lines) or ``"jpeg"`` (photos, much smaller).
-        dpi: resolution of the frames.
-        layout: matplotlib figure layout (``"constrained"``, ``"tight"`` or
-            None for the default margins, the fastest).
-        max_frames: refuse grids larger than this (page weight).
-
-    Returns:
-        :class:`StaticExplorer`; display it (last expression of a cell) to
-        show it, its ``results`` hold ``draw``'s return values.
-
-    Raises:
-        ValueError: no controls, an empty list of values, more than
-            ``max_frames`` combinations, an unknown name in ``initial`` or
-            ``labels``, or a bad ``fmt``.
-
-    Example (the losses chapter's explorer, for instance)::
-
-        static_explorer(lambda ax, gamma: ax.plot(p, -(1 - p) ** gamma * np.log(p)),
-                        (5, 3), {"gamma": [0, 0.5, 1, 2, 5]}, labels={"gamma": "γ"})
-    """
-    import base64
-    import itertools
-
-    if not controls:
-        raise ValueError("static_explorer needs at least one control")
-    if fmt not in ("png", "jpeg"):
-        raise ValueError(f"fmt must be 'png' or 'jpeg', got {fmt!r}")
-    names = list(controls)
-    values = {n: list(controls[n]) for n in names}
-    for n in names:
-        if not values[n]:
-            raise ValueError(f"control {n!r} has no values")
-    for extra, what in ((initial, "initial"), (labels, "labels")):
-        unknown = set(extra or {}) - set(names)
-        if unknown:
-            raise ValueError(f"{what} names unknown controls {sorted(unknown)}; controls: {names}")
-    count = math.prod(len(values[n]) for n in names)
-    if count > max_frames:
-        raise ValueError(f"{count} frames (the product of {[len(values[n]) for n in names]}) "
-                         f"exceed max_frames={max_frames}: use fewer values")
-    labels = {n: str((labels or {}).get(n, n)) for n in names}
-    start = {}
-    for n in names:
-        vals = values[n]
-        if initial and n in initial:
-            want = initial[n]
-            try:
-                start[n] = min(vals, key=lambda v: abs(float(v) - float(want)))
-            except (TypeError, ValueError):
-                start[n] = want if want in vals else vals[0]
-        else:
-            start[n] = vals[(len(vals) - 1) // 2]
-    combos = [dict(zip(names, c)) for c in itertools.product(*(values[n] for n in names))]
-    mime = "image/png" if fmt == "png" else "image/jpeg"
-    frames, results = [], []
-    for combo in combos:
-        data, result = _render(draw, figsize, combo, fmt=fmt, dpi=dpi, layout=layout)
-        frames.append(f"data:{mime};base64," + base64.b64encode(data).decode("ascii"))
-        results.append(result)
-    initial_index = combos.index(start)
-    return StaticExplorer(names, values, labels, combos, frames, results, initial_index, title)
+           "nms_explorer", "draw_losses", "loss_explorer"]
 
 
 def _fmap_hw(fmap_size) -> tuple[int, int]:
@@ -513,15 +275,6 @@ def iou_explorer(box1: Sequence[float] = (30.0, 30.0, 70.0, 70.0), static=None):
 
 # --------------------------------------------------------------------------- NMS
 
-def _as_float_tensor(x, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
-    try:
-        return torch.as_tensor(x, dtype=torch.float32)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a tensor or a sequence of numbers") from None
-
-
 def draw_nms(ax, image, boxes, scores, iou_threshold: float, labels=None,
              show_scores: bool = True) -> torch.Tensor:
     """Run NMS and draw the result: kept boxes solid with their score, suppressed ones dashed.
@@ -611,64 +364,6 @@ def nms_explorer(image, boxes, scores, labels=None, static=None):
     )
 
 
-def detections_like_boxes(gt_pixels, n_per_object: int = 6, seed: int = 0, jitter: float = 0.1,
-                          image_size: tuple[float, float] | None = None):
-    """Clusters of jittered, scored boxes around ground-truth boxes: fake detector output.
-
-    For each ground-truth box of centre ``(cx, cy)`` and size ``(w, h)``,
-    ``n_per_object`` boxes are drawn with centre ``(cx + jitter*w*e1, cy +
-    jitter*h*e2)`` and size ``(w*exp(jitter*e3), h*exp(jitter*e4))``,
-    ``e ~ N(0, 1)``. Each gets the score ``0.25 + 0.7 * IoU(box, its ground
-    truth) + 0.05 * N(0, 1)`` clamped to [0.01, 0.99]: better boxes tend to
-    score higher, but not always, as with a real detector.
-
-    Args:
-        gt_pixels: ``(G, 4)`` boxes (tensor or nested list), corner format,
-            pixels, positive width and height.
-        n_per_object: boxes per ground truth (>= 1).
-        seed: seed of the ``torch.Generator`` used; same seed, same output.
-        jitter: relative noise (>= 0); 0 gives exact copies of the ground
-            truth (all with IoU 1).
-        image_size: optional ``(width, height)`` to clip the boxes to.
-
-    Returns:
-        ``(boxes, scores, object_index)``: float32 ``(G*n, 4)`` pixel boxes,
-        float32 ``(G*n,)`` scores, int64 ``(G*n,)`` index of the ground truth
-        each box was drawn around. Grouped by object: rows ``g*n`` to
-        ``g*n + n - 1`` belong to object ``g``.
-
-    Raises:
-        ValueError: bad boxes (shape, NaN, zero or negative size),
-            ``n_per_object < 1``, negative or non-finite ``jitter``, or a
-            non-positive image size.
-    """
-    gt = _as_float_tensor(gt_pixels, "gt_pixels")
-    check_boxes(gt, "gt_pixels", min_dim=2, max_dim=2)
-    gt = gt.float()
-    if gt.numel() and not bool(((gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])).all()):
-        raise ValueError("gt_pixels must have positive width and height")
-    if isinstance(n_per_object, bool) or not isinstance(n_per_object, int) or n_per_object < 1:
-        raise ValueError(f"n_per_object must be a positive int, got {n_per_object!r}")
-    if not (math.isfinite(jitter) and jitter >= 0):
-        raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
-    g = torch.Generator().manual_seed(int(seed))
-    num, n = gt.shape[0], n_per_object
-    noise = torch.randn(num, n, 4, generator=g)
-    score_noise = torch.randn(num, n, generator=g)
-    cx, cy, w, h = box_corner_to_center(gt)[:, None, :].unbind(-1)  # (G, 1) each
-    centers = torch.stack((cx + jitter * w * noise[..., 0], cy + jitter * h * noise[..., 1],
-                           w * torch.exp(jitter * noise[..., 2]),
-                           h * torch.exp(jitter * noise[..., 3])), dim=-1)
-    boxes = box_center_to_corner(centers)  # (G, n, 4)
-    if image_size is not None:
-        width, height = image_size
-        boxes = clip_boxes(boxes, width, height)
-    iou = box_iou(boxes, gt[:, None, :])[..., 0] if num else torch.zeros(0, n)  # (G, n)
-    scores = (0.25 + 0.7 * iou + 0.05 * score_noise).clamp(0.01, 0.99)
-    object_index = torch.arange(num).repeat_interleave(n)
-    return boxes.reshape(-1, 4), scores.reshape(-1), object_index
-
-
 # --------------------------------------------------------------------------- losses
 
 def draw_losses(axes, sigma: float = 1.0, beta: float = 1.0, alpha: float = 0.25, gamma: float = 2.0,
@@ -716,8 +411,6 @@ def draw_losses(axes, sigma: float = 1.0, beta: float = 1.0, alpha: float = 0.25
 
 def _draw_smooth_l1(ax, sigma: float, beta: float, x_max: float = 3.0) -> dict:
     """The left panel of :func:`draw_losses`; returns ``x``, ``smooth_l1_sigma``, ``smooth_l1_beta``."""
-    from .losses import smooth_l1
-
     x = torch.linspace(-x_max, x_max, 401, dtype=torch.float64)
     s_sigma, s_beta = smooth_l1(x, sigma), smooth_l1(x, beta=beta)
     ax.plot(x, x.abs(), color="0.6", lw=1, label="L1 |x|")
@@ -733,8 +426,6 @@ def _draw_smooth_l1(ax, sigma: float, beta: float, x_max: float = 3.0) -> dict:
 
 def _draw_focal(ax, alpha: float, gamma: float) -> dict:
     """The right panel of :func:`draw_losses`; returns ``p`` and the four focal curves."""
-    from .losses import focal_loss
-
     p = torch.linspace(0.005, 1.0, 400, dtype=torch.float64)
     logits = torch.stack([torch.zeros_like(p), torch.log(p) - torch.log1p(-p.clamp(max=1 - 1e-12))], dim=-1)
     ones, zeros = torch.ones_like(p, dtype=torch.long), torch.zeros_like(p, dtype=torch.long)
@@ -751,30 +442,6 @@ def _draw_focal(ax, alpha: float, gamma: float) -> dict:
     ax.set_title("focal loss")
     ax.legend(fontsize="small")
     return dict(p=p, cross_entropy=ce, focal=fl, focal_object=fl_obj, focal_background=fl_bg)
-
-
-class StaticExplorerRow:
-    """Several :class:`StaticExplorer` shown side by side (wrapping on narrow pages).
-
-    Used where one figure's panels depend on disjoint controls (the losses
-    explorer: smooth L1 on ``sigma``/``beta``, focal loss on ``alpha``/
-    ``gamma``), so the frames grow as a sum, not a product, of the grids.
-
-    Attributes:
-        parts: the explorers, left to right.
-        html: the HTML (``_repr_html_``).
-    """
-
-    def __init__(self, parts):
-        self.parts = list(parts)
-        cells = "".join(f'<div style="flex:1 1 22em;min-width:0">{p.html}</div>' for p in self.parts)
-        self.html = f'<div class="d2lssd-explorer-row" style="display:flex;flex-wrap:wrap;gap:1em">{cells}</div>'
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return f"StaticExplorerRow({', '.join(repr(p) for p in self.parts)})"
 
 
 def loss_explorer(static=None):
