@@ -609,15 +609,18 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         acc = Accumulator(8)
-        bar = tqdm(train_iter, total=_len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}",
+        # The bar is updated by hand, not by wrapping train_iter: a wrapped bar closes itself when the
+        # iterator ends and, on a fast epoch (under tqdm's mininterval), never draws its final count.
+        bar = tqdm(total=_len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}",
                    unit="batch", leave=False, disable=not progress)
         _sync(device)
         t0 = time.perf_counter()
-        for b, batch in enumerate(bar):
+        for b, batch in enumerate(train_iter):
             X, Y = _batch(batch, b)
             if X.shape[0] == 0:
                 warnings.warn(f"epoch {epoch + 1}, batch {b} is empty (B = 0): skipped", RuntimeWarning,
                               stacklevel=2)
+                bar.update(1)
                 continue
             saved = [t.detach().clone() for t in buffers]  # BatchNorm statistics, restored on a bad loss
             l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last, checker)
@@ -652,8 +655,10 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
             if progress:
                 bar.set_postfix(loss=f"{acc.ratio(0, 1):.4g}",
                                 cls_err_pos=_fmt(acc.ratio(2, 3), True), refresh=False)
+                bar.update(1)
         _sync(device)
         train_time = time.perf_counter() - t0
+        bar.refresh()  # the epoch's last count and mean loss are drawn however fast the epoch was
         bar.close()
         train = _summary(acc)
         if train["images"] == 0:
