@@ -67,6 +67,8 @@ from torch import nn
 
 from ._io import atomic_write
 from .device import try_gpu
+from .engine.cache import cache_path
+from .engine.schedule import make_optimizer
 from .train import _unwrap, evaluate_ap, load_checkpoint, predict, train_ssd
 
 __all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
@@ -327,30 +329,11 @@ def make_loaders(cfg: dict, rank: int = 0, world_size: int = 1, quiet: bool = Fa
 # --------------------------------------------------------------------------- training
 
 
-def _lr_factor(step: int, total_steps: int, warmup: float) -> float:
-    """Learning-rate multiplier at optimizer step ``step`` of ``total_steps``: linear warm-up from 1/25
-    over ``warmup`` of the steps, then a cosine from 1 down to 1e-4 (one-cycle without momentum cycling)."""
-    warm = int(warmup * total_steps)
-    if step < warm:
-        return 1 / 25 + (1 - 1 / 25) * step / warm
-    progress = min((step - warm) / max(total_steps - warm, 1), 1.0)
-    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def _make_optimizer(cfg: dict, net: nn.Module, total_steps: int):
-    """AdamW (or SGD with momentum 0.9) and a per-step ``LambdaLR`` of :func:`_lr_factor`.
-
-    The schedule is a pure function of the step and of ``total_steps``, and a
-    checkpoint stores only the step, so a run resumed with more epochs
-    continues from its step along the stretched schedule.
-    """
-    if cfg["optimizer"] == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
-    else:
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    total, warmup = max(int(total_steps), 1), float(cfg["warmup"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: _lr_factor(step, total, warmup))
-    return opt, sched
+    """AdamW (or SGD with momentum 0.9) and the engine's per-step schedule (:func:`d2lssd.engine.lr_factor`)."""
+    name = "momentum" if cfg["optimizer"] == "sgd" else "adamw"
+    return make_optimizer(net, name, cfg["lr"], cfg["weight_decay"], total_steps=max(int(total_steps), 1),
+                          warmup=float(cfg["warmup"]))
 
 
 def cached_checkpoint(cfg: dict, device=None, cache_dir=None) -> Path:
@@ -359,7 +342,7 @@ def cached_checkpoint(cfg: dict, device=None, cache_dir=None) -> Path:
     The name is a digest of everything that decides the trained weights: the
     config (without ``workers``), the kind of data :func:`make_loaders` will
     find for it (real or generated; the data may be looked up or generated
-    here), the device type, and :func:`d2lssd.recipes.code_fingerprint` (the
+    here), the device type, and :func:`d2lssd.engine.code_fingerprint` (the
     package's sources and the torch version). A second run with the same
     settings and code finds the finished checkpoint and trains nothing (the
     chapter is executed twice in CI: by ``pytest --nbval`` and by the book
@@ -375,19 +358,12 @@ def cached_checkpoint(cfg: dict, device=None, cache_dir=None) -> Path:
         ``cache_dir / "pennfudan-<schedule>-<16 hex digits>.pt"``; the best
         checkpoint goes next to it (:func:`best_path`).
     """
-    import hashlib
-
-    from .data import download as _download
-    from .recipes import code_fingerprint
-
     _check_config(cfg)
     device = torch.device(device) if device is not None else try_gpu()
     kind = _find_data(cfg).kind
-    key = json.dumps(dict(cfg={k: v for k, v in _storable(cfg).items() if k != "workers"}, data=kind,
-                          device=device.type, code=code_fingerprint()), sort_keys=True, default=str)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-    folder = Path(cache_dir) if cache_dir is not None else _download.cache_dir() / "runs"
-    return folder / f"pennfudan-{cfg['schedule']}-{digest}.pt"
+    settings = dict(cfg={k: v for k, v in _storable(cfg).items() if k != "workers"}, data=kind,
+                    device=device.type)
+    return cache_path(f"pennfudan-{cfg['schedule']}", settings, cache_dir)
 
 
 def best_path(checkpoint) -> Path:

@@ -17,20 +17,17 @@ result is never reused.
 Source: d2l.ai §14.7.3 (d2l's recipe); Liu et al. 2016 §2.2 and §3 (the SSD
 loss; the paper trains with SGD and momentum, we use Adam, see
 :data:`RECIPES`); Lin et al. 2017 (focal loss); Smith and Topin 2017
-(one-cycle learning-rate schedule, ``torch.optim.lr_scheduler.OneCycleLR``).
+(one-cycle learning-rate schedule; one implementation for every trainer in :mod:`d2lssd.engine`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import torch
 
-from .data import download as _download
 from .data.bananas import load_data_bananas
 from .device import try_gpu
+from .engine.cache import cache_path, code_fingerprint
+from .engine.schedule import make_optimizer as engine_optimizer
 from .losses import MultiBoxLoss, ssd_loss
 from .models import TinySSD
 from .train import evaluate_ap, train_ssd
@@ -78,7 +75,7 @@ LOSS_SCHEDULES = {
 
 
 def make_optimizer(recipe: dict, net: torch.nn.Module, total_steps: int):
-    """The optimizer and per-step learning-rate scheduler of a recipe.
+    """The optimizer and per-step learning-rate scheduler of a recipe (:func:`d2lssd.engine.make_optimizer`).
 
     Args:
         recipe: a value of :data:`RECIPES` (keys ``optimizer``, ``lr``,
@@ -88,9 +85,10 @@ def make_optimizer(recipe: dict, net: torch.nn.Module, total_steps: int):
 
     Returns:
         ``(optimizer, scheduler)``; ``scheduler`` is ``None`` for SGD (d2l's
-        constant learning rate); for Adam, stepped once per batch, a
-        ``CosineAnnealingLR`` to ``lr / 1e4`` without warm-up, else a
-        ``OneCycleLR`` (linear warm-up, then cosine decay).
+        constant learning rate); for Adam (AdamW), stepped once per batch, the
+        engine's schedule (:func:`d2lssd.engine.lr_factor`): without warm-up a
+        cosine to ``lr / 1e4`` (equal to ``CosineAnnealingLR``), else a linear
+        warm-up from ``lr / 25`` over that share of the steps, then the cosine.
 
     Raises:
         ValueError: an unknown optimizer or ``total_steps < 1``.
@@ -98,28 +96,11 @@ def make_optimizer(recipe: dict, net: torch.nn.Module, total_steps: int):
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     if recipe["optimizer"] == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"]), None
+        return engine_optimizer(net, "sgd", recipe["lr"], recipe["weight_decay"])
     if recipe["optimizer"] == "adam":
-        opt = torch.optim.AdamW(net.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
-        if not recipe.get("warmup"):
-            return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps,
-                                                                   eta_min=recipe["lr"] / 1e4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=recipe["lr"], total_steps=total_steps, pct_start=recipe.get("warmup", 0.1),
-            anneal_strategy="cos", div_factor=25.0, final_div_factor=1e4 / 25.0, cycle_momentum=False)
-        return opt, sched
+        return engine_optimizer(net, "adamw", recipe["lr"], recipe["weight_decay"], total_steps=total_steps,
+                                warmup=recipe.get("warmup", 0.0))
     raise ValueError(f"recipe optimizer must be 'sgd' or 'adam', got {recipe['optimizer']!r}")
-
-
-def code_fingerprint() -> str:
-    """SHA-1 (12 hex digits) of the package's Python sources: part of every cache key."""
-    h = hashlib.sha1()
-    root = Path(__file__).parent
-    for p in sorted(root.rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode())
-        h.update(p.read_bytes())
-    h.update(torch.__version__.encode())
-    return h.hexdigest()[:12]
 
 
 def _loss_fn(recipe: dict):
@@ -180,12 +161,9 @@ def train_recipe(recipe: str | dict, schedule: str | dict = "cpu", seed: int = 0
     opt, sched = make_optimizer(rec, net, sch["num_epochs"] * len(loader))
     checkpoint = None
     if cache:
-        key = json.dumps(dict(recipe=rec, schedule=sch, seed=seed, n=n, data=getattr(source, "kind", None),
-                              root=str(getattr(source, "root", "")), device=device.type,
-                              code=code_fingerprint()), sort_keys=True)
-        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-        folder = Path(cache_dir) if cache_dir is not None else _download.cache_dir() / "runs"
-        checkpoint = folder / f"tinyssd-{name}-{digest}.pt"
+        settings = dict(recipe=rec, schedule=sch, seed=seed, n=n, data=getattr(source, "kind", None),
+                        root=str(getattr(source, "root", "")), device=device.type)
+        checkpoint = cache_path(f"tinyssd-{name}", settings, cache_dir, code=code_fingerprint())
     cached = checkpoint is not None and checkpoint.is_file()
     if cached:
         print(f"recipe '{name}': loading the weights trained earlier with the same settings and code "

@@ -230,7 +230,7 @@ def test_predict_writes_images_and_json_in_original_pixels(trained, tmp_path, ca
     with Image.open(img) as im:
         x = torch.from_numpy(__import__("numpy").asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
     norm = d2lssd.predict(net, SSDEvalTransform(257)(x).as_subclass(torch.Tensor)[None], nms_threshold=0.45,
-                          score_threshold=0.0)[0][:5]
+                          score_threshold=0.0, semantics="paper")[0][:5]
     expected = torch.minimum(norm[:, 2:].clamp(min=0) * torch.tensor([450.0, 310, 450, 310]),
                              torch.tensor([450.0, 310, 450, 310]))
     got = torch.tensor([d["box_pixels"] for d in rec["detections"]])

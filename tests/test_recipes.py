@@ -92,13 +92,13 @@ def test_train_recipe_without_cache_writes_nothing(tmp_path):
 def test_code_fingerprint_changes_with_any_source_file_and_with_torch(tmp_path, monkeypatch):
     import shutil
 
-    import d2lssd.recipes as recipes_module
+    import d2lssd.engine.cache as cache_module
 
     real = code_fingerprint()
     assert len(real) == 12 and all(c in "0123456789abcdef" for c in real)
     copy = tmp_path / "d2lssd"
-    shutil.copytree(Path(recipes_module.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(recipes_module, "__file__", str(copy / "recipes.py"))
+    shutil.copytree(Path(d2lssd.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "_PACKAGE", copy)
     assert code_fingerprint() == real  # the same sources give the same key
     nms = copy / "nms.py"
     original = nms.read_bytes()
@@ -113,7 +113,7 @@ def test_code_fingerprint_changes_with_any_source_file_and_with_torch(tmp_path, 
     (copy / "nms.py").rename(copy / "nms2.py")
     assert code_fingerprint() != real  # a renamed file
     (copy / "nms2.py").rename(copy / "nms.py")
-    monkeypatch.setattr(recipes_module.torch, "__version__", "0.0.0")
+    monkeypatch.setattr(cache_module.torch, "__version__", "0.0.0")
     assert code_fingerprint() != real  # another torch
 
 
