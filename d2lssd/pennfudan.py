@@ -63,12 +63,18 @@ import warnings
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw
 from torch import nn
 
 from ._io import atomic_write
-from .device import try_gpu
+from .data.common import DataSource, read_marker, shown
+from .data.pennfudan import PennFudanDataset, collate_ssd, obtain_pennfudan
+from .device import describe_device, try_gpu
 from .engine.cache import cache_path
 from .engine.schedule import make_optimizer
+from .losses import MultiBoxLoss
+from .models import SSDResNet34
+from .transforms import SSDEvalTransform, SSDTrainTransform
 from .train import _unwrap, evaluate_ap, load_checkpoint, predict, train_ssd
 
 __all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
@@ -130,8 +136,6 @@ def make_config(schedule: str = "cpu", **overrides) -> dict:
 
 
 def _check_config(cfg: dict) -> None:
-    from .models import SSDResNet34
-
     def positive_int(name, allow_none=False):
         v = cfg[name]
         if allow_none and v is None:
@@ -193,8 +197,6 @@ def build_model(cfg: dict) -> nn.Module:
     downloaded a ``UserWarning`` says so and the backbone is random (the
     model's ``weights_note`` says which).
     """
-    from .models import SSDResNet34
-
     net = SSDResNet34(num_classes=cfg["num_classes"], pretrained=cfg["pretrained"])
     if cfg["bn"] == "frozen":
         freeze_batchnorm(net)
@@ -226,8 +228,6 @@ def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
         FileNotFoundError: no file at ``checkpoint``.
         ValueError: not a d2lssd checkpoint, or not one of this project.
     """
-    from .models import SSDResNet34
-
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -259,12 +259,9 @@ def _dist_info() -> tuple[int, int, int]:
 def _find_data(cfg: dict):
     """The data of ``cfg``: ``data`` itself when it is a Penn-Fudan folder (has ``PNGImages/``), else
     :func:`d2lssd.obtain_pennfudan` under it (download or generation). Says real or generated."""
-    from .data.bananas import DataSource
-    from .data.pennfudan import _read_marker, obtain_pennfudan
-
     root = Path(cfg["data"]) if cfg["data"] else None
     if root is not None and (root / "PNGImages").is_dir():
-        kind = "generated" if _read_marker(root) is not None else "real"
+        kind = "generated" if read_marker(root) is not None else "real"
         if cfg["source"] not in ("auto", kind):
             raise ValueError(f"--data {root} holds {kind} data but source={cfg['source']!r} was asked for")
         return DataSource(kind, root, f"{kind} Penn-Fudan data in {root} (given with --data)")
@@ -301,9 +298,6 @@ def make_loaders(cfg: dict, rank: int = 0, world_size: int = 1, quiet: bool = Fa
     Raises:
         What :func:`d2lssd.obtain_pennfudan` raises.
     """
-    from .data.pennfudan import PennFudanDataset, collate_ssd
-    from .transforms import SSDEvalTransform, SSDTrainTransform
-
     data_source = _find_data(cfg)
     if not quiet:
         print(f"data: {data_source.kind} — {data_source.description}", flush=True)
@@ -409,8 +403,6 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
     """
     import torch.distributed as dist
 
-    from .losses import MultiBoxLoss
-
     _check_config(cfg)
     if resume and checkpoint is None:
         raise ValueError("resume needs a checkpoint path")
@@ -444,8 +436,6 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
                 warnings.simplefilter("ignore")
             net = build_model(cfg)
         if log and is_main:
-            from .device import describe_device
-
             print(f"device: {describe_device(device)}; processes: {world}; backbone: {net.weights_note}",
                   flush=True)
         torch.manual_seed(cfg["seed"] + 1000 * rank)  # different augmentations per rank
@@ -480,9 +470,7 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
                                               "data_kind": data_source.kind})
         history.meta.update(data=data_source.kind, world_size=world)
         if log and is_main and checkpoint is not None:
-            from .data.bananas import _shown
-
-            print(f"checkpoints: {_shown(checkpoint)} (last epoch), {_shown(best_path(checkpoint))} (best val AP50)",
+            print(f"checkpoints: {shown(checkpoint)} (last epoch), {shown(best_path(checkpoint))} (best val AP50)",
                   flush=True)
         if distributed:
             dist.barrier()
@@ -532,8 +520,6 @@ def scale_boxes_to_pixels(detections: torch.Tensor, width: int, height: int, cli
 
 
 def _as_uint8_image(image) -> torch.Tensor:
-    from PIL import Image
-
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():
@@ -582,8 +568,6 @@ def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_s
         FileNotFoundError: a path that is not a file. ValueError: an image
         that cannot be read or has the wrong shape.
     """
-    from .transforms import SSDEvalTransform
-
     cfg = cfg or make_config()
     tf = SSDEvalTransform(cfg["size"])
     tensors = [_as_uint8_image(im) for im in images]
@@ -641,8 +625,6 @@ def draw_detections(image, detections: torch.Tensor, path, classes=("pedestrian"
     Returns:
         ``Path(path)``.
     """
-    from PIL import Image, ImageDraw
-
     arr = _as_uint8_image(image).permute(1, 2, 0).numpy()
     im = Image.fromarray(arr)
     draw = ImageDraw.Draw(im)

@@ -36,7 +36,6 @@ import torch.utils.data
 from . import download as _download
 from .common import (BACKGROUNDS, DataSource, backgrounds, cached_generated, check_generator_args, obtain,
                      random_crop, shown, write_generated)
-from .common import shown as _shown  # d2lssd/pennfudan.py imports this name from here
 
 __all__ = [
     "CSV_HEADER",

@@ -55,7 +55,6 @@ import torch.utils.data
 from ..boxes import box_iou, to_normalized
 from . import download as _download
 from .common import DataSource, obtain, shown
-from .common import read_marker as _read_marker  # d2lssd/pennfudan.py imports this name from here
 from .pennfudan_format import FOLDER as _FOLDER
 from .pennfudan_format import NUM_REAL_IMAGES, format_annotation, parse_annotation
 from .pennfudan_generator import PENNFUDAN_GENERATOR_VERSION, generate_pennfudan
