@@ -243,8 +243,8 @@ def load_model_for_export(checkpoint, device="cpu") -> tuple[nn.Module, dict]:
     ``blk_0 ...``, the ResNet-34 SSD's ``stem ...``) and the number of classes
     from the class head; the default anchors are assumed (an anchor count that
     does not fit the heads is an error). Checkpoints of the Penn-Fudan trainer
-    (:mod:`d2lssd.pennfudan`) are rebuilt with their stored configuration
-    (input size, classes).
+    (:mod:`d2lssd.pennfudan`) and of ``d2lssd train`` (:mod:`d2lssd.commands`)
+    are rebuilt with their stored configuration (input size, classes, anchors).
 
     Args:
         checkpoint: path of the checkpoint.
@@ -272,6 +272,15 @@ def load_model_for_export(checkpoint, device="cpu") -> tuple[nn.Module, dict]:
         raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a d2lssd checkpoint (format {CHECKPOINT_FORMAT})")
+    if isinstance(state.get("detector"), dict):  # d2lssd train: the spec holds classes, size and anchors
+        from .commands.common import load_detector
+
+        net, detector = load_detector(path, device=device)
+        spec = _spec_of(net)
+        spec.update(input_size=(detector["size"], detector["size"]), class_names=list(detector["classes"]),
+                    score_threshold=detector.get("score_threshold", 0.5),
+                    iou_threshold=detector.get("nms_threshold", 0.45))
+        return net, spec
     if "pennfudan_config" in state:
         from .pennfudan import load_model
 

@@ -1,0 +1,80 @@
+"""``d2lssd predict``: detect objects on photos with a ``d2lssd train`` checkpoint.
+
+::
+
+    d2lssd predict --checkpoint runs/mine.best.pt photo1.jpg photo2.png --out preds/
+
+writes ``preds/photo1.boxes.jpg`` ... (boxes and class names drawn) and
+``preds/detections.json``, a COCO results list (``image_id``,
+``category_id``, ``bbox`` ``[x, y, w, h]`` in pixels of the photo,
+``score``) that ``pycocotools.coco.COCO.loadRes`` accepts; ``image_id`` is
+the photo's position on the command line, from 1, and ``preds/images.json``
+maps it to the file. For a VOC checkpoint (no COCO ids) ``category_id`` is
+the label + 1. Source: ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from .._io import atomic_write
+from ..boxes import to_pixels
+from ..pennfudan import _as_uint8_image, draw_detections
+from ..train import predict
+from ..transforms import SSDEvalTransform
+from .common import load_detector, unit_float
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``d2lssd predict``."""
+    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint of d2lssd train")
+    parser.add_argument("--out", required=True, help="folder for the drawn images and detections.json")
+    parser.add_argument("--score-threshold", type=unit_float, help="keep detections above this score "
+                        "(default the checkpoint's, 0.5)")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+
+
+def _write_json(path: Path, obj) -> None:
+    text = json.dumps(obj, indent=1).encode()
+    atomic_write(path, lambda f: f.write(text))
+
+
+def run(args) -> int:
+    """Detect, draw, write (see the module docstring); returns 0."""
+    net, spec = load_detector(args.checkpoint, args.device)
+    threshold = spec.get("score_threshold", 0.5) if args.score_threshold is None else args.score_threshold
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = [c if c is not None else k + 1 for k, c in enumerate(spec.get("category_ids") or [])]
+    tf = SSDEvalTransform(spec["size"])
+    results, names = [], {}
+    for i, path in enumerate(args.images, start=1):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no image {path}")
+        image = _as_uint8_image(path)
+        x = tf(image).as_subclass(torch.Tensor)[None]
+        (det,) = predict(net, x, device=args.device, nms_threshold=spec.get("nms_threshold", 0.45),
+                         score_threshold=threshold, top_k=200, semantics="paper")
+        det = det[det[:, 0] >= 0].cpu()
+        h, w = image.shape[1:]
+        box = to_pixels(det[:, 2:], w, h)
+        box = torch.minimum(box.clamp(min=0), torch.tensor([w, h, w, h], dtype=box.dtype))  # inside the photo
+        pixels = torch.cat([det[:, :2], box], dim=1)
+        draw_detections(image, pixels, out / f"{Path(path).stem}.boxes{Path(path).suffix or '.png'}",
+                        classes=spec["classes"])
+        for c, s, x0, y0, x1, y1 in pixels.tolist():
+            results.append({"image_id": i, "category_id": int(ids[int(c)]), "score": round(s, 5),
+                            "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]})
+        names[i] = str(path)
+        print(f"{path}: {len(pixels)} detections", flush=True)
+    _write_json(out / "detections.json", results)
+    _write_json(out / "images.json", names)
+    print(f"wrote {out / 'detections.json'} ({len(results)} detections) and the drawn images in {out}", flush=True)
+    return 0

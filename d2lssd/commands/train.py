@@ -1,0 +1,133 @@
+"""``d2lssd train``: train an SSD on a COCO or Pascal VOC data set and write a checkpoint.
+
+::
+
+    d2lssd train --coco train.json --images images/ --val-split 20 --checkpoint runs/mine.pt
+    d2lssd train --voc VOCdevkit/VOC2007 --model resnet34 --epochs 30 --checkpoint runs/voc.pt
+
+The data is checked first (the report of ``d2lssd check-data``; refused
+with problems unless ``--drop-bad``). Anchors are fitted to the training
+boxes (:func:`d2lssd.anchor_fit.fit_anchors`, coverage before and after
+printed; ``--default-anchors`` keeps the model's). The loss is the SSD
+paper's (hard negative mining 3:1, smooth L1); AdamW with the engine's
+warm-up and cosine schedule (:mod:`d2lssd.engine.schedule`). After every
+epoch the validation AP50 / AP (the paper's inference) is printed; the
+checkpoint (``--checkpoint``) is written every epoch, the best by AP50 next
+to it (``run.best.pt``), both atomically, with the detector spec
+(:mod:`d2lssd.commands.common`) so that ``evaluate``, ``predict`` and
+``export`` need nothing else.
+
+Source: ours, on :func:`d2lssd.train_ssd`; the option names follow
+torchvision's ``references/detection/train.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ..anchor_fit import dataset_boxes, fit_anchors
+from ..data.pennfudan import collate_ssd
+from ..device import describe_device, try_gpu
+from ..engine.schedule import make_optimizer
+from ..losses import MultiBoxLoss
+from ..pennfudan import best_path
+from ..train import evaluate_ap, train_ssd
+from ..transforms import SSDEvalTransform, SSDTrainTransform
+from .common import DEFAULT_SIZES, MODELS, add_data_arguments, build_detector, open_dataset, positive_int
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``d2lssd train`` (see the module docstring)."""
+    add_data_arguments(parser)
+    add_data_arguments(parser, prefix="val-")
+    parser.add_argument("--val-split", type=positive_int, metavar="N",
+                        help="without --val-coco/--val-voc: hold out N training images (seeded) for validation")
+    parser.add_argument("--checkpoint", required=True, help="where to write the checkpoint (best: NAME.best.pt)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="tinyssd", help="the SSD (default tinyssd)")
+    parser.add_argument("--size", type=positive_int, help="square input side in pixels (256 tinyssd, 300 resnet34)")
+    parser.add_argument("--epochs", type=positive_int, default=20, help="epochs (default 20)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
+    parser.add_argument("--warmup", type=float, default=0.05, help="share of steps with linear warm-up (0.05)")
+    parser.add_argument("--default-anchors", action="store_true", help="keep the model's anchors (no fitting)")
+    parser.add_argument("--pretrained", action="store_true", help="resnet34: start from ImageNet weights")
+    parser.add_argument("--no-augment", action="store_true", help="no SSD augmentation, only the resize")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loader processes (default 0)")
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the split and the order")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _datasets(args, size: int):
+    train_tf = SSDEvalTransform(size) if args.no_augment else SSDTrainTransform(size)
+    train = open_dataset(args, transforms=train_tf)
+    val = open_dataset(args, prefix="val_", transforms=SSDEvalTransform(size), classes=train.classes,
+                       required=False)
+    if val is not None and args.val_split:
+        raise ValueError("give --val-split or a validation set (--val-coco/--val-voc), not both")
+    if val is None and args.val_split:
+        if args.val_split >= len(train):
+            raise ValueError(f"--val-split {args.val_split} leaves no training image of {len(train)}")
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed)).tolist()
+        held = open_dataset(args, transforms=SSDEvalTransform(size))
+        val = torch.utils.data.Subset(held, sorted(order[:args.val_split]))
+        train = torch.utils.data.Subset(train, sorted(order[args.val_split:]))
+    return train, val
+
+
+def _spec(args, train, size: int) -> dict:
+    base = train.dataset if isinstance(train, torch.utils.data.Subset) else train
+    spec = dict(model=args.model, classes=list(base.classes),
+                category_ids=list(getattr(base, "category_ids", [None] * len(base.classes))), size=size,
+                sizes=None, ratios=None, score_threshold=0.5, nms_threshold=0.45)
+    if not args.default_anchors:  # on the annotations of the training file (with --val-split, its held-out part too)
+        fit = fit_anchors(dataset_boxes(base), args.model, size)
+        print(f"anchors fitted to {fit.num_boxes} training boxes: coverage (IoU >= 0.5) "
+              f"{fit.coverage_before:.1%} with the model's, {fit.coverage_after:.1%} fitted", flush=True)
+        spec.update(sizes=fit.sizes, ratios=fit.ratios)
+    return spec
+
+
+def run(args) -> int:
+    """Train (see the module docstring); returns 0."""
+    size = args.size or DEFAULT_SIZES[args.model]
+    if not 0 <= args.warmup < 1:
+        raise ValueError(f"--warmup must be in [0, 1), got {args.warmup}")
+    device = torch.device(args.device) if args.device else try_gpu()
+    train, val = _datasets(args, size)
+    print(f"data: {len(train)} training images, {len(val) if val is not None else 0} validation; "
+          f"classes: {', '.join(_spec_classes(train))}; device: {describe_device(device)}", flush=True)
+    spec = _spec(args, train, size)
+    torch.manual_seed(args.seed)
+    net = build_detector(spec, pretrained=args.pretrained)
+    loader = torch.utils.data.DataLoader(train, args.batch_size, shuffle=True, collate_fn=collate_ssd,
+                                         num_workers=args.workers, drop_last=len(train) % args.batch_size == 1,
+                                         generator=torch.Generator().manual_seed(args.seed))
+    val_loader = (torch.utils.data.DataLoader(val, args.batch_size, collate_fn=collate_ssd, num_workers=args.workers)
+                  if val is not None else None)
+    optimizer, scheduler = make_optimizer(net, "adamw", args.lr, args.weight_decay,
+                                          total_steps=max(args.epochs * len(loader), 1), warmup=args.warmup)
+
+    def on_epoch(model, record, history):
+        r = evaluate_ap(model, val_loader, device=device, semantics="paper")
+        return {"val_AP50": r["AP50"], "val_AP": r["AP"]}
+
+    train_ssd(net, loader, val_loader, num_epochs=args.epochs, optimizer=optimizer, lr_scheduler=scheduler,
+              device=device, loss_fn=MultiBoxLoss(cls_loss="hard_negative", box_loss="smooth_l1"),
+              checkpoint_path=args.checkpoint, resume=args.resume, progress=not args.no_progress, plot="text",
+              epoch_callback=on_epoch if val_loader is not None else None,
+              best_checkpoint_path=best_path(args.checkpoint) if val_loader is not None else None,
+              checkpoint_extra={"detector": spec})
+    print(f"checkpoint: {args.checkpoint}" + (f" (best by val AP50: {best_path(args.checkpoint)})"
+                                              if val_loader is not None else ""), flush=True)
+    return 0
+
+
+def _spec_classes(train) -> list:
+    return list((train.dataset if isinstance(train, torch.utils.data.Subset) else train).classes)

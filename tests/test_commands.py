@@ -1,0 +1,91 @@
+"""``d2lssd train | evaluate | predict`` end to end on a tiny generated two-class COCO set."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from d2lssd.cli import main
+from d2lssd.commands.common import load_detector
+from d2lssd.data.multiclass import generate_multiclass_coco
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = generate_multiclass_coco(tmp_path_factory.mktemp("coco") / "data", num_train=12, num_val=6, seed=3)
+    ckpt = root.parent / "run.pt"
+    assert main(["train", "--coco", str(root / "train.json"), "--images", str(root / "images"), "--val-coco",
+                 str(root / "val.json"), "--val-images", str(root / "images"), "--checkpoint", str(ckpt), "--epochs", "1",
+                 "--batch-size", "4", "--device", "cpu", "--no-progress", "--size", "128"]) == 0
+    return root, ckpt
+
+
+def test_train_writes_checkpoints_with_the_detector_spec(trained, capsys):
+    root, ckpt = trained
+    assert ckpt.is_file() and ckpt.with_name("run.best.pt").is_file()
+    net, spec = load_detector(ckpt, "cpu")
+    cats = {c["id"]: c["name"] for c in json.loads((root / "train.json").read_text())["categories"]}
+    assert spec["classes"] == [cats[k] for k in sorted(cats)] and spec["category_ids"] == sorted(cats)
+    assert spec["model"] == "tinyssd" and spec["size"] == 128 and net.num_classes == 2
+    assert len(spec["sizes"]) == len(net.sizes) and net.sizes == spec["sizes"]  # the fitted anchors are used
+
+
+def test_evaluate_writes_the_ap_json(trained, tmp_path):
+    root, ckpt = trained
+    out = tmp_path / "ap.json"
+    assert main(["evaluate", "--coco", str(root / "val.json"), "--images", str(root / "images"), "--checkpoint",
+                 str(ckpt), "--json", str(out), "--device", "cpu"]) == 0
+    r = json.loads(out.read_text())
+    assert set(r) == {"AP50", "AP", "AP75", "per_class", "num_images"} and r["num_images"] == 6
+    assert all(0.0 <= r[k] <= 1.0 for k in ("AP50", "AP", "AP75"))
+    assert set(r["per_class"]) <= {"banana", "person"}
+
+
+def test_predict_writes_images_and_results_that_pycocotools_loads(trained, tmp_path):
+    from pycocotools.coco import COCO
+
+    root, ckpt = trained
+    photos = sorted((root / "images").glob("val_*.jpg"))[:2]
+    out = tmp_path / "preds"
+    assert main(["predict", *map(str, photos), "--checkpoint", str(ckpt), "--out", str(out), "--device", "cpu",
+                 "--score-threshold", "0.0"]) == 0
+    results = json.loads((out / "detections.json").read_text())
+    assert results and {r["image_id"] for r in results} <= {1, 2}
+    assert {r["category_id"] for r in results} <= {c["id"] for c in json.loads((root / "val.json").read_text())[
+        "categories"]}
+    images = json.loads((out / "images.json").read_text())
+    assert images == {"1": str(photos[0]), "2": str(photos[1])}
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i, "width": 1, "height": 1} for i in (1, 2)], "annotations": [],
+                  "categories": json.loads((root / "val.json").read_text())["categories"]}
+    gt.createIndex()
+    loaded = gt.loadRes(results)
+    assert len(loaded.getAnnIds()) == len(results)
+    for p in photos:
+        assert (out / f"{p.stem}.boxes.jpg").is_file()
+
+
+def test_bad_inputs_give_one_line_errors(trained, tmp_path, capsys):
+    root, ckpt = trained
+    assert main(["train", "--coco", str(root / "train.json"), "--checkpoint", str(tmp_path / "x.pt")]) == 1
+    assert "--images" in capsys.readouterr().err
+    assert main(["evaluate", "--voc", str(tmp_path / "nope"), "--checkpoint", str(ckpt)]) == 1
+    assert "no folder" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(ckpt), "--out", str(tmp_path)]) == 1
+    assert "no image" in capsys.readouterr().err
+    torch.save({"format": 1}, tmp_path / "foreign.pt")
+    assert main(["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(tmp_path / "foreign.pt"), "--out",
+                 str(tmp_path)]) == 1
+    assert "not a checkpoint of d2lssd train" in capsys.readouterr().err
+
+
+def test_export_reads_the_spec_of_a_train_checkpoint(trained):
+    from d2lssd.export import load_model_for_export
+
+    _, ckpt = trained
+    net, spec = load_model_for_export(ckpt)
+    _, detector = load_detector(ckpt, "cpu")
+    assert spec["input_size"] == (128, 128) and spec["class_names"] == detector["classes"]
+    assert net.sizes == detector["sizes"] and net.ratios == detector["ratios"]  # the fitted anchors, not defaults
