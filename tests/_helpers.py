@@ -3,7 +3,9 @@
 A module of its own, not a test file, so that test files import from here and not from each other.
 """
 
+import numpy as np
 import torch
+from PIL import Image
 
 from d2lssd.models import TinySSD
 
@@ -33,3 +35,32 @@ def new_net(seed=0):
 
 def quiet(**kw):
     return dict(device="cpu", progress=False, plot=None, **kw)
+
+
+# name -> (width, height, [(class, xmin, ymin, xmax, ymax, difficult)]) in VOC's 1-based inclusive corners
+IMAGES = {
+    "000001": (60, 40, [("dog", 1, 1, 60, 40, 0), ("cat", 11, 5, 30, 20, 1)]),
+    "000002": (50, 70, [("person", 5.5, 10, 25, 69.5, 0), ("cat", 30, 30, 30, 45, 0)]),
+    "000003": (32, 32, []),
+}
+
+
+def write_voc(root, images=IMAGES, image_sets=None, write_filename=True):
+    (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    (root / "Annotations").mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, (w, h, objs) in images.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "JPEGImages" / f"{name}.jpg")
+        parts = [f"<annotation><folder>VOC</folder>"
+                 + (f"<filename>{name}.jpg</filename>" if write_filename else "")
+                 + f"<size><width>{w}</width><height>{h}</height><depth>3</depth></size>"]
+        for cls, x1, y1, x2, y2, diff in objs:
+            parts.append(f"<object><name>{cls}</name><pose>Unspecified</pose><truncated>0</truncated>"
+                         f"<difficult>{diff}</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+                         f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>")
+        parts.append("</annotation>")
+        (root / "Annotations" / f"{name}.xml").write_text("".join(parts))
+    for set_name, names in (image_sets or {}).items():
+        (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+        (root / "ImageSets" / "Main" / f"{set_name}.txt").write_text("".join(f"{n}\n" for n in names))
+    return root

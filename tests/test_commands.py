@@ -89,3 +89,18 @@ def test_export_reads_the_spec_of_a_train_checkpoint(trained):
     _, detector = load_detector(ckpt, "cpu")
     assert spec["input_size"] == (128, 128) and spec["class_names"] == detector["classes"]
     assert net.sizes == detector["sizes"] and net.ratios == detector["ratios"]  # the fitted anchors, not defaults
+
+
+def test_train_and_evaluate_on_a_voc_folder(tmp_path):
+    from _helpers import write_voc
+
+    big = {f"{i:06d}": (96, 80, [("dog", 10 + i, 8, 60 + i, 70, 0), ("cat", 40, 30, 90, 78, 0)]) for i in range(6)}
+    root = write_voc(tmp_path / "VOC", big)
+    ckpt = tmp_path / "voc.pt"
+    assert main(["train", "--voc", str(root), "--checkpoint", str(ckpt), "--epochs", "1", "--batch-size", "3",
+                 "--device", "cpu", "--no-progress", "--size", "128", "--val-split", "2"]) == 0
+    _, spec = load_detector(ckpt, "cpu")
+    assert spec["classes"] == ["cat", "dog"] and spec["category_ids"] == [None, None]
+    out = tmp_path / "ap.json"
+    assert main(["evaluate", "--voc", str(root), "--checkpoint", str(ckpt), "--json", str(out), "--device", "cpu"]) == 0
+    assert json.loads(out.read_text())["num_images"] == 6
