@@ -13,7 +13,7 @@ from PIL import Image
 from d2lssd import cli
 from d2lssd.data import check_coco, check_dataset, check_voc, generate_multiclass_coco, write_broken_copy
 
-from test_voc import write_voc
+from _helpers import write_voc
 
 
 def _clean(tmp_path):
