@@ -104,3 +104,28 @@ def test_train_and_evaluate_on_a_voc_folder(tmp_path):
     out = tmp_path / "ap.json"
     assert main(["evaluate", "--voc", str(root), "--checkpoint", str(ckpt), "--json", str(out), "--device", "cpu"]) == 0
     assert json.loads(out.read_text())["num_images"] == 6
+
+
+def test_train_under_torchrun_with_two_gloo_processes(trained, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    root, _ = trained
+    ckpt = tmp_path / "ddp.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1", D2LSSD_OFFLINE="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={port}", "-m", "d2lssd",
+           "train", "--coco", str(root / "train.json"), "--images", str(root / "images"), "--val-split", "4",
+           "--checkpoint", str(ckpt), "--epochs", "1", "--batch-size", "2", "--device", "cpu", "--no-progress",
+           "--size", "128"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("processes: 2") == 1 and done.stdout.count("epoch 1/1") == 1  # rank 0 alone prints
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert state["history"]["records"][0]["train_images"] == 8 and state["history"]["meta"]["world_size"] == 2

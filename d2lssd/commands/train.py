@@ -15,7 +15,11 @@ epoch the validation AP50 / AP (the paper's inference) is printed; the
 checkpoint (``--checkpoint``) is written every epoch, the best by AP50 next
 to it (``run.best.pt``), both atomically, with the detector spec
 (:mod:`d2lssd.commands.common`) so that ``evaluate``, ``predict`` and
-``export`` need nothing else.
+``export`` need nothing else. Under ``torchrun`` (``torchrun
+--nproc_per_node=2 -m d2lssd train ...``) every process trains on its
+shard (``DistributedSampler``, ``--batch-size`` per process), gradients are
+averaged by ``DistributedDataParallel`` (gloo on the CPU, nccl on CUDA),
+and rank 0 alone validates, prints and writes.
 
 Source: ours, on :func:`d2lssd.train_ssd`; the option names follow
 torchvision's ``references/detection/train.py``.
@@ -29,7 +33,8 @@ import torch
 
 from ..anchor_fit import dataset_boxes, fit_anchors
 from ..data.pennfudan import collate_ssd
-from ..device import describe_device, try_gpu
+from ..device import describe_device
+from ..engine.distributed import distributed_context
 from ..engine.schedule import make_optimizer
 from ..losses import MultiBoxLoss
 from ..pennfudan import best_path
@@ -81,52 +86,76 @@ def _datasets(args, size: int):
     return train, val
 
 
-def _spec(args, train, size: int) -> dict:
+def _spec(args, train, size: int, say=print) -> dict:
     base = train.dataset if isinstance(train, torch.utils.data.Subset) else train
     spec = dict(model=args.model, classes=list(base.classes),
                 category_ids=list(getattr(base, "category_ids", [None] * len(base.classes))), size=size,
                 sizes=None, ratios=None, score_threshold=0.5, nms_threshold=0.45)
     if not args.default_anchors:  # on the annotations of the training file (with --val-split, its held-out part too)
         fit = fit_anchors(dataset_boxes(base), args.model, size)
-        print(f"anchors fitted to {fit.num_boxes} training boxes: coverage (IoU >= 0.5) "
+        say(f"anchors fitted to {fit.num_boxes} training boxes: coverage (IoU >= 0.5) "
               f"{fit.coverage_before:.1%} with the model's, {fit.coverage_after:.1%} fitted", flush=True)
         spec.update(sizes=fit.sizes, ratios=fit.ratios)
     return spec
 
 
 def run(args) -> int:
-    """Train (see the module docstring); returns 0."""
-    size = args.size or DEFAULT_SIZES[args.model]
+    """Train (see the module docstring); under ``torchrun`` one process per device (DDP); returns 0."""
     if not 0 <= args.warmup < 1:
         raise ValueError(f"--warmup must be in [0, 1), got {args.warmup}")
-    device = torch.device(args.device) if args.device else try_gpu()
-    train, val = _datasets(args, size)
-    print(f"data: {len(train)} training images, {len(val) if val is not None else 0} validation; "
-          f"classes: {', '.join(_spec_classes(train))}; device: {describe_device(device)}", flush=True)
-    spec = _spec(args, train, size)
-    torch.manual_seed(args.seed)
-    net = build_detector(spec, pretrained=args.pretrained)
-    loader = torch.utils.data.DataLoader(train, args.batch_size, shuffle=True, collate_fn=collate_ssd,
-                                         num_workers=args.workers, drop_last=len(train) % args.batch_size == 1,
-                                         generator=torch.Generator().manual_seed(args.seed))
+    with distributed_context(args.device) as info:
+        _train(args, info)
+    return 0
+
+
+def _loaders(args, train, val, info):
+    # one seeded DistributedSampler also for one process: the same global order for any number of processes
+    sampler = torch.utils.data.DistributedSampler(train, num_replicas=info.world_size, rank=info.rank,
+                                                  shuffle=True, seed=args.seed)
+    loader = torch.utils.data.DataLoader(train, args.batch_size, sampler=sampler, collate_fn=collate_ssd,
+                                         num_workers=args.workers,
+                                         drop_last=len(sampler) % args.batch_size == 1 and len(sampler) > 1)
     val_loader = (torch.utils.data.DataLoader(val, args.batch_size, collate_fn=collate_ssd, num_workers=args.workers)
                   if val is not None else None)
-    optimizer, scheduler = make_optimizer(net, "adamw", args.lr, args.weight_decay,
+    return loader, val_loader
+
+
+def _train(args, info) -> None:
+    size = args.size or DEFAULT_SIZES[args.model]
+    device = info.device
+    say = print if info.is_main else (lambda *a, **k: None)
+    train, val = _datasets(args, size)
+    say(f"data: {len(train)} training images, {len(val) if val is not None else 0} validation; classes: "
+        f"{', '.join(_spec_classes(train))}; device: {describe_device(device)}; processes: {info.world_size}",
+        flush=True)
+    spec = _spec(args, train, size, say)
+    torch.manual_seed(args.seed)  # the same initial weights in every process
+    net = build_detector(spec, pretrained=args.pretrained).to(device)
+    model = net
+    if info.distributed:
+        if device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                          else None)
+    torch.manual_seed(args.seed + 1000 * info.rank)  # different augmentations per process
+    loader, val_loader = _loaders(args, train, val, info)
+    optimizer, scheduler = make_optimizer(model, "adamw", args.lr, args.weight_decay,
                                           total_steps=max(args.epochs * len(loader), 1), warmup=args.warmup)
 
-    def on_epoch(model, record, history):
-        r = evaluate_ap(model, val_loader, device=device, semantics="paper")
+    def on_epoch(m, record, history):
+        r = evaluate_ap(m, val_loader, device=device, semantics="paper")
         return {"val_AP50": r["AP50"], "val_AP": r["AP"]}
 
-    train_ssd(net, loader, val_loader, num_epochs=args.epochs, optimizer=optimizer, lr_scheduler=scheduler,
+    train_ssd(model, loader, val_loader, num_epochs=args.epochs, optimizer=optimizer, lr_scheduler=scheduler,
               device=device, loss_fn=MultiBoxLoss(cls_loss="hard_negative", box_loss="smooth_l1"),
               checkpoint_path=args.checkpoint, resume=args.resume, progress=not args.no_progress, plot="text",
               epoch_callback=on_epoch if val_loader is not None else None,
               best_checkpoint_path=best_path(args.checkpoint) if val_loader is not None else None,
               checkpoint_extra={"detector": spec})
-    print(f"checkpoint: {args.checkpoint}" + (f" (best by val AP50: {best_path(args.checkpoint)})"
-                                              if val_loader is not None else ""), flush=True)
-    return 0
+    if info.distributed:
+        torch.distributed.barrier()  # rank 0 has written the checkpoints
+    say(f"checkpoint: {args.checkpoint}" + (f" (best by val AP50: {best_path(args.checkpoint)})"
+                                            if val_loader is not None else ""), flush=True)
 
 
 def _spec_classes(train) -> list:
