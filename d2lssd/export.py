@@ -261,17 +261,10 @@ def load_model_for_export(checkpoint, device="cpu") -> tuple[nn.Module, dict]:
         an architecture this function does not know.
     """
     from .models import SSDResNet34, TinySSD
-    from .train import CHECKPOINT_FORMAT, load_checkpoint
+    from .train import load_checkpoint, read_checkpoint
 
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a d2lssd checkpoint (format {CHECKPOINT_FORMAT})")
+    state = read_checkpoint(path)
     if isinstance(state.get("detector"), dict):  # d2lssd train: the spec holds classes, size and anchors
         from .commands.common import load_detector
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -67,15 +66,18 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from ._io import atomic_write
+from .cli import OneLineParser, nonneg_int, positive_int, unit_float
 from .data.common import DataSource, read_marker, shown
 from .data.pennfudan import PennFudanDataset, collate_ssd, obtain_pennfudan
 from .device import describe_device, try_gpu
 from .engine.cache import cache_path
+from .engine.distributed import dist_info, distributed_context
 from .engine.schedule import make_optimizer
 from .losses import MultiBoxLoss
 from .models import SSDResNet34
+from .photos import as_uint8_image
 from .transforms import SSDEvalTransform, SSDTrainTransform
-from .train import _unwrap, evaluate_ap, load_checkpoint, predict, train_ssd
+from .train import _unwrap, evaluate_ap, load_checkpoint, predict, read_checkpoint, train_ssd
 
 __all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
            "detect", "scale_boxes_to_pixels", "draw_detections", "freeze_batchnorm", "best_path",
@@ -203,14 +205,6 @@ def build_model(cfg: dict) -> nn.Module:
     return net
 
 
-def _read_state(path):
-    """``torch.load(path, weights_only=True)`` on the CPU; a truncated or foreign file -> one-line ValueError."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
-
-
 def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
     """Rebuild the model stored in a checkpoint written by :func:`train`.
 
@@ -232,7 +226,7 @@ def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     device = torch.device(device) if device is not None else try_gpu()
-    state = _read_state(path)
+    state = read_checkpoint(path)
     if not isinstance(state, dict) or "pennfudan_config" not in state:
         raise ValueError(f"{path} is not a Penn-Fudan checkpoint of d2lssd.pennfudan (no pennfudan_config)")
     cfg = make_config(state["pennfudan_config"].get("schedule", "cpu"),
@@ -247,13 +241,6 @@ def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
 
 
 # --------------------------------------------------------------------------- data
-
-
-def _dist_info() -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` from torchrun's environment variables (0, 1, 0 without)."""
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
-    return 0, 1, 0
 
 
 def _find_data(cfg: dict):
@@ -406,22 +393,11 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
     _check_config(cfg)
     if resume and checkpoint is None:
         raise ValueError("resume needs a checkpoint path")
-    rank, world, local_rank = _dist_info()
-    distributed = world > 1 or "RANK" in os.environ
-    if device is None:
-        device = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else try_gpu()
-    device = torch.device(device)
-    if distributed and device.type == "cuda":
-        device = torch.device("cuda", local_rank)  # one GPU per process, whatever --device said
-    started_group = False
-    if distributed and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        started_group = True
-    try:
+    # under torchrun: one process per device (cuda:LOCAL_RANK), the group joined here and left at the end
+    with distributed_context(device) as info:
+        rank, world, distributed, device = info.rank, info.world_size, info.distributed, info.device
         if resume and checkpoint is not None and Path(checkpoint).is_file():
-            state = _read_state(checkpoint)
+            state = read_checkpoint(checkpoint)
             saved = (state.get("pennfudan_config") or {}) if isinstance(state, dict) else {}
             cfg = {**cfg, **{k: saved[k] for k in _MODEL_KEYS if k in saved}}
         is_main = rank == 0
@@ -475,9 +451,6 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
         if distributed:
             dist.barrier()
         return _unwrap(model), history
-    finally:
-        if started_group and dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def _storable(cfg: dict) -> dict:
@@ -519,28 +492,6 @@ def scale_boxes_to_pixels(detections: torch.Tensor, width: int, height: int, cli
     return out
 
 
-def _as_uint8_image(image) -> torch.Tensor:
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"no image file at {path}")
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except OSError as e:
-            raise ValueError(f"cannot read image {path}: {e}") from e
-    if isinstance(image, Image.Image):
-        import numpy as np
-
-        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
-    if isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == 3:
-        image = image.as_subclass(torch.Tensor).cpu()
-        if image.is_floating_point():  # [0, 1] floats
-            image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
-        return image
-    raise ValueError(f"image must be a path, a PIL image or a tensor (3, H, W), got {type(image).__name__}")
-
-
 @torch.no_grad()
 def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_size: int = 8) -> list[torch.Tensor]:
     """Pedestrian detections on images of any size, boxes in pixels of each original image.
@@ -570,7 +521,7 @@ def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_s
     """
     cfg = cfg or make_config()
     tf = SSDEvalTransform(cfg["size"])
-    tensors = [_as_uint8_image(im) for im in images]
+    tensors = [as_uint8_image(im) for im in images]
     out = []
     for i in range(0, len(tensors), batch_size):
         chunk = tensors[i:i + batch_size]
@@ -625,7 +576,7 @@ def draw_detections(image, detections: torch.Tensor, path, classes=("pedestrian"
     Returns:
         ``Path(path)``.
     """
-    arr = _as_uint8_image(image).permute(1, 2, 0).numpy()
+    arr = as_uint8_image(image).permute(1, 2, 0).numpy()
     im = Image.fromarray(arr)
     draw = ImageDraw.Draw(im)
     for c, s, x0, y0, x1, y1 in detections.tolist():
@@ -644,40 +595,6 @@ def _pil_format(path: Path) -> str:
 # --------------------------------------------------------------------------- command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``prog: error: message (see --help)``, exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _pos_int(text):
-    v = _nonneg_int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
-
-
-def _unit(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {v}")
-    return v
-
-
 def _device(text):
     try:
         d = torch.device(text)
@@ -690,11 +607,11 @@ def _device(text):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m d2lssd.pennfudan`` (sub-commands train, evaluate, predict)."""
-    p = _Parser(prog="d2lssd-pennfudan",
+    p = OneLineParser(prog="d2lssd-pennfudan",
                 description="Train, evaluate and run the ResNet-34 SSD pedestrian detector on Penn-Fudan. "
                             "Under torchrun (torchrun --nproc_per_node=N -m d2lssd.pennfudan train ...) "
                             "training uses DistributedDataParallel.")
-    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict}", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,predict}", parser_class=OneLineParser)
     sub.required = True
 
     def common(sp, checkpoint_required):
@@ -704,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="checkpoint file" + (" to read" if checkpoint_required else
                                                   " written after every epoch (the best one by validation AP50 "
                                                   "goes next to it as NAME.best.pt)"))
-        sp.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the split, the data order, the "
+        sp.add_argument("--seed", type=nonneg_int, default=0, help="seed of the split, the data order, the "
                         "initial weights and the generated data (default 0)")
         sp.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bar")
 
@@ -714,12 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--source", choices=("auto", "real", "generated"), default="auto",
                         help="auto: the real Penn-Fudan data if it can be downloaded, else generated look-alike "
                              "data; real: only the real data; generated: offline data (default auto)")
-        sp.add_argument("--workers", type=_nonneg_int, default=0, help="DataLoader worker processes (default 0)")
-        sp.add_argument("--batch-size", type=_pos_int, default=None,
+        sp.add_argument("--workers", type=nonneg_int, default=0, help="DataLoader worker processes (default 0)")
+        sp.add_argument("--batch-size", type=positive_int, default=None,
                         help="images per batch and per process (default: the schedule's)")
-        sp.add_argument("--num-val", type=_pos_int, default=None,
+        sp.add_argument("--num-val", type=positive_int, default=None,
                         help="use only the first N validation images (default: the schedule's)")
-        sp.add_argument("--val-split", type=_pos_int, default=None,
+        sp.add_argument("--val-split", type=positive_int, default=None,
                         help="images held out for validation by the seeded split (default 50: 120/50 of 170)")
 
     t = sub.add_parser("train", help="train the detector", description="Train the ResNet-34 SSD on Penn-Fudan.")
@@ -728,12 +645,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=sorted(SCHEDULES), default=None,
                    help="cpu: 16 epochs, about 6 minutes on 2 cores; full: the GPU schedule (120 epochs) "
                         "(default: full on CUDA, else cpu)")
-    t.add_argument("--epochs", type=_nonneg_int, default=None, help="epochs in total (default: the schedule's)")
-    t.add_argument("--num-train", type=_pos_int, default=None,
+    t.add_argument("--epochs", type=nonneg_int, default=None, help="epochs in total (default: the schedule's)")
+    t.add_argument("--num-train", type=positive_int, default=None,
                    help="use only the first N training images (default: the schedule's)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the schedule's)")
     t.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="default adamw")
-    t.add_argument("--size", type=_pos_int, default=300, help="input side in pixels, >= 257 (default 300)")
+    t.add_argument("--size", type=positive_int, default=300, help="input side in pixels, >= 257 (default 300)")
     t.add_argument("--bn", choices=("train", "frozen"), default="train",
                    help="BatchNorm: train (batch statistics; SyncBatchNorm under DDP on CUDA) or frozen "
                         "(running statistics, identical results for any number of processes)")
@@ -758,14 +675,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...)")
     pr.add_argument("--out", type=Path, default=Path("predictions"),
                     help="output folder (default ./predictions): NAME.boxes.png per image and detections.json")
-    pr.add_argument("--score-threshold", type=_unit, default=None, help="minimum score (default 0.5)")
-    pr.add_argument("--nms-threshold", type=_unit, default=None, help="NMS IoU threshold (default 0.45)")
-    pr.add_argument("--top-k", type=_pos_int, default=None, help="at most K detections per image (default 20)")
+    pr.add_argument("--score-threshold", type=unit_float, default=None, help="minimum score (default 0.5)")
+    pr.add_argument("--nms-threshold", type=unit_float, default=None, help="NMS IoU threshold (default 0.45)")
+    pr.add_argument("--top-k", type=positive_int, default=None, help="at most K detections per image (default 20)")
     return p
 
 
 def _say(msg: str) -> None:
-    if _dist_info()[0] == 0:
+    if dist_info("cpu").is_main:
         print(msg, flush=True)
 
 
@@ -825,7 +742,7 @@ def _cmd_predict(a) -> int:
     records = []
     for path, d in zip(a.images, dets):
         out = draw_detections(path, d, a.out / f"{path.stem}.boxes.png")
-        w, h = _as_uint8_image(path).shape[-1:-3:-1]
+        w, h = as_uint8_image(path).shape[-1:-3:-1]
         records.append({"image": str(path), "output": str(out), "width": int(w), "height": int(h),
                         "detections": [{"class": "pedestrian", "score": round(r[1], 5),
                                         "box_pixels": [round(x, 2) for x in r[2:]]} for r in d.tolist()]})

@@ -28,14 +28,17 @@ cat-and-dog photo annotated by hand is the same idea).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .boxes import to_normalized, to_pixels  # defined with the other box geometry; importable from here too
 
-__all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "to_pixels",
+__all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "as_uint8_image", "to_pixels",
            "to_normalized"]
 
 #: Metadata of the bundled photos: ``name -> {"description", "licence", "source", "shape"}``.
@@ -160,3 +163,40 @@ def ground_truth_labels(name: str, classes: Sequence[str]) -> torch.Tensor:
     cls = torch.tensor([c for c, _ in rows], dtype=torch.float32)
     boxes = to_normalized(torch.tensor([b for _, b in rows], dtype=torch.float32), width, height)
     return torch.cat((cls[:, None], boxes), dim=1)
+
+
+def as_uint8_image(image) -> torch.Tensor:
+    """Any image a user passes (a file, a PIL image, a tensor) as a uint8 RGB tensor ``(3, H, W)``.
+
+    Args:
+        image: a path (``str`` / ``os.PathLike``) of a file PIL reads, a PIL
+            image (any mode; converted to RGB), or a tensor ``(3, H, W)``:
+            uint8 is returned as it is (on the CPU), floats are taken as
+            [0, 1] and rounded to 0..255.
+
+    Returns:
+        uint8 tensor ``(3, H, W)`` on the CPU, RGB, pixels of the original image.
+
+    Raises:
+        FileNotFoundError: a path with no file. ValueError: a file PIL cannot
+        read, or an object that is none of the above.
+
+    Source: ours (PIL ``Image.open``/``convert``).
+    """
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        try:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        except OSError as e:
+            raise ValueError(f"cannot read image {path}: {e}") from e
+    if isinstance(image, Image.Image):
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+    if isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == 3:
+        image = image.as_subclass(torch.Tensor).cpu()
+        if image.is_floating_point():  # [0, 1] floats
+            image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
+        return image
+    raise ValueError(f"image must be a path, a PIL image or a tensor (3, H, W), got {type(image).__name__}")

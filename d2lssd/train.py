@@ -44,7 +44,8 @@ from .matching import _multibox_target, check_labels, multibox_target
 from .metrics import Accumulator, _bbox_abs_counts, _class_error_counts
 from .nms import multibox_detection, ssd_postprocess
 
-__all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint"]
+__all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint",
+           "read_checkpoint"]
 
 CHECKPOINT_FORMAT = "d2lssd-checkpoint-v1"
 
@@ -161,6 +162,36 @@ def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | Non
     atomic_write(path, lambda f: torch.save(state, f))
 
 
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """The dict a :func:`save_checkpoint` file holds, read safely (``torch.load(weights_only=True)``).
+
+    Args:
+        path: the checkpoint file.
+        map_location: as in ``torch.load`` (default the CPU).
+
+    Returns:
+        the checkpoint dict: ``format``, ``model`` (state dict), ``optimizer``,
+        ``epoch``, ``history`` and the extra entries given to :func:`save_checkpoint`.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file cannot be read (truncated, foreign) or is not a
+            d2lssd checkpoint; the message is one line.
+
+    Source: ours (PyTorch "Saving and loading a general checkpoint" recipe).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated or foreign file
+        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a d2lssd checkpoint (format {CHECKPOINT_FORMAT})")
+    return state
+
+
 def load_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     map_location=None) -> tuple[int, History, dict]:
     """Load a checkpoint written by :func:`save_checkpoint` into ``net`` (and ``optimizer``).
@@ -182,15 +213,7 @@ def load_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | Non
 
     Source: ours (PyTorch "Saving and loading a general checkpoint" recipe).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {e}") from e
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a d2lssd checkpoint (format {CHECKPOINT_FORMAT})")
+    state = read_checkpoint(path, map_location)
     net.load_state_dict(state["model"])
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])

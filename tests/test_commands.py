@@ -78,6 +78,12 @@ def test_bad_inputs_give_one_line_errors(trained, tmp_path, capsys):
     torch.save({"format": 1}, tmp_path / "foreign.pt")
     assert main(["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(tmp_path / "foreign.pt"), "--out",
                  str(tmp_path)]) == 1
+    assert "is not a d2lssd checkpoint" in capsys.readouterr().err
+    from d2lssd.train import CHECKPOINT_FORMAT
+
+    torch.save({"format": CHECKPOINT_FORMAT, "model": {}}, tmp_path / "other.pt")  # e.g. a train_ssd checkpoint
+    assert main(["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(tmp_path / "other.pt"), "--out",
+                 str(tmp_path)]) == 1
     assert "not a checkpoint of d2lssd train" in capsys.readouterr().err
 
 

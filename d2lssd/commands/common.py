@@ -27,37 +27,14 @@ from ..data.coco import CocoDataset
 from ..data.voc import VOCDataset
 from ..device import try_gpu
 from ..models import SSDResNet34, TinySSD
-from ..train import load_checkpoint
+from ..train import load_checkpoint, read_checkpoint
 
-__all__ = ["MODELS", "DEFAULT_SIZES", "add_data_arguments", "open_dataset", "build_detector", "load_detector",
-           "positive_int", "unit_float"]
+__all__ = ["MODELS", "DEFAULT_SIZES", "add_data_arguments", "open_dataset", "build_detector", "load_detector"]
 
 #: The models ``--model`` chooses from.
 MODELS = {"tinyssd": TinySSD, "resnet34": SSDResNet34}
 #: Their default input side in pixels (d2l's 256 for TinySSD, 300 for the ResNet-34 SSD).
 DEFAULT_SIZES = {"tinyssd": 256, "resnet34": 300}
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return v
-
-
-def unit_float(text: str) -> float:
-    """argparse type: a float in [0, 1]."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return v
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "", required: bool = True) -> None:
@@ -124,13 +101,8 @@ def load_detector(checkpoint, device=None) -> tuple[nn.Module, dict]:
         FileNotFoundError: no file. ValueError: not a checkpoint of ``d2lssd train``.
     """
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
-    if not isinstance(state, dict) or not isinstance(state.get("detector"), dict):
+    state = read_checkpoint(path)
+    if not isinstance(state.get("detector"), dict):
         raise ValueError(f"{path} is not a checkpoint of d2lssd train (no detector spec)")
     spec = state["detector"]
     net = build_detector(spec)

@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 
 from .._io import atomic_write
+from ..cli import positive_int
 from ..data.pennfudan import collate_ssd
 from ..metrics import mean_average_precision
 from ..train import predict
 from ..transforms import SSDEvalTransform
-from .common import add_data_arguments, load_detector, open_dataset, positive_int
+from .common import add_data_arguments, load_detector, open_dataset
 
 __all__ = ["add_arguments", "run", "evaluate_detector"]
 

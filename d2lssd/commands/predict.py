@@ -22,11 +22,13 @@ from pathlib import Path
 import torch
 
 from .._io import atomic_write
+from ..cli import unit_float
 from ..boxes import to_pixels
-from ..pennfudan import _as_uint8_image, draw_detections
+from ..pennfudan import draw_detections
+from ..photos import as_uint8_image
 from ..train import predict
 from ..transforms import SSDEvalTransform
-from .common import load_detector, unit_float
+from .common import load_detector
 
 __all__ = ["add_arguments", "run"]
 
@@ -58,7 +60,7 @@ def run(args) -> int:
     for i, path in enumerate(args.images, start=1):
         if not Path(path).is_file():
             raise FileNotFoundError(f"no image {path}")
-        image = _as_uint8_image(path)
+        image = as_uint8_image(path)
         x = tf(image).as_subclass(torch.Tensor)[None]
         (det,) = predict(net, x, device=args.device, nms_threshold=spec.get("nms_threshold", 0.45),
                          score_threshold=threshold, top_k=200, semantics="paper")

@@ -32,6 +32,7 @@ import argparse
 import torch
 
 from ..anchor_fit import dataset_boxes, fit_anchors
+from ..cli import positive_int
 from ..data.pennfudan import collate_ssd
 from ..device import describe_device
 from ..engine.distributed import distributed_context
@@ -40,7 +41,7 @@ from ..losses import MultiBoxLoss
 from ..pennfudan import best_path
 from ..train import evaluate_ap, train_ssd
 from ..transforms import SSDEvalTransform, SSDTrainTransform
-from .common import DEFAULT_SIZES, MODELS, add_data_arguments, build_detector, open_dataset, positive_int
+from .common import DEFAULT_SIZES, MODELS, add_data_arguments, build_detector, open_dataset
 
 __all__ = ["add_arguments", "run"]
 
