@@ -64,3 +64,13 @@ def write_voc(root, images=IMAGES, image_sets=None, write_filename=True):
         (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
         (root / "ImageSets" / "Main" / f"{set_name}.txt").write_text("".join(f"{n}\n" for n in names))
     return root
+
+
+def lr_trace(opt, sched, steps: int) -> list[float]:
+    """The learning rate of ``opt`` before each of ``steps`` optimizer + scheduler steps."""
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out

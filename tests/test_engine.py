@@ -11,14 +11,7 @@ from d2lssd.engine import (cache_path, code_fingerprint, dist_info, distributed_
                            run_digest)
 from d2lssd.engine.schedule import FINAL_FACTOR, WARMUP_START
 
-
-def lrs(opt, sched, steps):
-    out = []
-    for _ in range(steps):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return out
+from _helpers import lr_trace
 
 
 def test_lr_factor_known_values():
@@ -43,7 +36,7 @@ def test_without_warmup_the_schedule_equals_torch_cosine_annealing():
     ours = make_optimizer(torch.nn.Linear(2, 2), "adamw", 1e-3, 0.0, total_steps=100)
     ref_opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=1e-3, weight_decay=0.0)
     ref = (ref_opt, torch.optim.lr_scheduler.CosineAnnealingLR(ref_opt, T_max=100, eta_min=1e-3 * FINAL_FACTOR))
-    a, b = lrs(*ours, 100), lrs(*ref, 100)
+    a, b = lr_trace(*ours, 100), lr_trace(*ref, 100)
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-15
 
 
@@ -64,12 +57,13 @@ def test_make_optimizer_kinds_and_errors():
 def test_a_resumed_scheduler_continues_at_its_step():
     net = torch.nn.Linear(2, 2)
     opt, sched = make_optimizer(net, "adamw", 1e-3, total_steps=20, warmup=0.2)
-    first = lrs(opt, sched, 7)
-    state = sched.state_dict()
+    lr_trace(opt, sched, 7)
     opt2, sched2 = make_optimizer(net, "adamw", 1e-3, total_steps=20, warmup=0.2)
-    sched2.load_state_dict(state)
-    opt2.param_groups[0]["lr"] = sched2.get_last_lr()[0]
-    assert len(first) == 7 and opt2.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(7, 20, 0.2))
+    opt2.load_state_dict(opt.state_dict())  # what a checkpoint restores: the optimizer, then the step
+    sched2.load_state_dict(sched.state_dict())
+    rest, resumed = lr_trace(opt, sched, 13), lr_trace(opt2, sched2, 13)
+    assert resumed == rest and resumed[0] == pytest.approx(1e-3 * lr_factor(7, 20, 0.2))
+    assert rest[-1] == pytest.approx(1e-3 * lr_factor(19, 20, 0.2))
 
 
 def test_run_digest_and_cache_path(tmp_path):

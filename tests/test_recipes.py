@@ -8,7 +8,7 @@ import torch
 import d2lssd
 from d2lssd.recipes import LOSS_SCHEDULES, RECIPES, code_fingerprint, make_optimizer, train_recipe
 
-from _helpers import synthetic
+from _helpers import lr_trace, synthetic
 
 
 class Loader(torch.utils.data.DataLoader):
@@ -44,13 +44,7 @@ def test_recipes_and_schedules_agree_with_d2l_and_with_what_their_comments_say()
 
 def lr_curve(recipe, steps=100):
     net = torch.nn.Linear(2, 2)
-    opt, sched = make_optimizer(recipe, net, total_steps=steps)
-    lrs = []
-    for _ in range(steps):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return lrs
+    return lr_trace(*make_optimizer(recipe, net, total_steps=steps), steps)
 
 
 def test_adam_recipes_decay_along_a_cosine_and_warmup_gives_one_cycle():

@@ -37,8 +37,16 @@ MODELS = {"tinyssd": TinySSD, "resnet34": SSDResNet34}
 DEFAULT_SIZES = {"tinyssd": 256, "resnet34": 300}
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "", required: bool = True) -> None:
-    """``--{prefix}coco FILE --{prefix}images DIR`` or ``--{prefix}voc DIR`` (and ``--drop-bad`` once)."""
+def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """Add ``--{prefix}coco FILE --{prefix}images DIR`` and ``--{prefix}voc DIR`` (and, without a prefix, ``--drop-bad``).
+
+    Args:
+        parser: the command's parser.
+        prefix: ``""`` for the training data, ``"val-"`` for the validation data.
+
+    None of them is required by argparse: :func:`open_dataset` checks that
+    exactly one of COCO and VOC is given, so its error names both.
+    """
     what = "validation " if prefix else ""
     parser.add_argument(f"--{prefix}coco", metavar="FILE", help=f"COCO detection JSON of the {what}data")
     parser.add_argument(f"--{prefix}images", metavar="DIR",
@@ -53,6 +61,20 @@ def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "", requir
 
 def open_dataset(args, prefix: str = "", transforms=None, classes=None, required: bool = True):
     """The data set the options name, or ``None`` when none is named and ``required`` is False.
+
+    Args:
+        args: parsed options of :func:`add_data_arguments` (``coco``,
+            ``images``, ``voc`` with ``prefix`` in front, ``drop_bad``).
+        prefix: ``""`` or ``"val_"`` (the attribute prefix of the options).
+        transforms: the samples' transform (e.g. :class:`d2lssd.transforms.SSDTrainTransform`).
+        classes: the class names in label order (the training set's, for a
+            validation set or a checkpoint); default the file's.
+        required: raise when no data is named.
+
+    Returns:
+        a :class:`d2lssd.data.CocoDataset` or :class:`d2lssd.data.VOCDataset`
+        (samples as those classes document: uint8 image, pixel corner boxes)
+        or ``None``.
 
     Raises:
         ValueError: both or neither of COCO and VOC, ``--coco`` without
@@ -81,6 +103,11 @@ def open_dataset(args, prefix: str = "", transforms=None, classes=None, required
 def build_detector(spec: dict, pretrained: bool = False) -> nn.Module:
     """A fresh model for ``spec`` (see the module docstring); ``pretrained`` only for ``resnet34``.
 
+    Returns:
+        a :class:`d2lssd.TinySSD` or :class:`d2lssd.SSDResNet34` with
+        ``len(spec["classes"])`` classes and the spec's anchors (``None``: the
+        model's defaults), random weights unless ``pretrained``.
+
     Raises:
         ValueError: an unknown model or a spec without classes.
     """
@@ -96,6 +123,14 @@ def build_detector(spec: dict, pretrained: bool = False) -> nn.Module:
 
 def load_detector(checkpoint, device=None) -> tuple[nn.Module, dict]:
     """The model of a ``d2lssd train`` checkpoint, in eval mode on ``device``, and its spec.
+
+    Args:
+        checkpoint: path of a checkpoint written by ``d2lssd train``.
+        device: default :func:`d2lssd.try_gpu`.
+
+    Returns:
+        ``(net, spec)``: the model with the trained weights and the detector
+        spec (a dict, see the module docstring).
 
     Raises:
         FileNotFoundError: no file. ValueError: not a checkpoint of ``d2lssd train``.

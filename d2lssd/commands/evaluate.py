@@ -41,7 +41,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_detector(net, spec: dict, dataset, batch_size: int = 8, device=None) -> dict:
-    """The AP dict of ``net`` on ``dataset`` (already transformed to ``spec["size"]``); see the module docstring."""
+    """AP50, AP@[.5:.95], AP75 and per-class AP50 of ``net`` on ``dataset``.
+
+    Args:
+        net: a model of :func:`~d2lssd.commands.common.load_detector`.
+        spec: its detector spec (``classes``, ``nms_threshold``).
+        dataset: a :class:`d2lssd.data.CocoDataset` / ``VOCDataset`` (or a
+            split of one) transformed to ``spec["size"]`` (e.g. with
+            :class:`d2lssd.transforms.SSDEvalTransform`), labelled with
+            ``spec["classes"]``.
+        batch_size: images per forward pass (>= 1).
+        device: default :func:`d2lssd.try_gpu`.
+
+    Returns:
+        ``{"AP50", "AP", "AP75"}`` floats (COCO's 101-point interpolation on
+        normalized boxes, :func:`d2lssd.mean_average_precision`, averaged over
+        the classes with ground truth), ``"per_class"`` ``{name: AP50}`` for
+        those classes, ``"num_images"``.
+
+    Raises:
+        ValueError: what :func:`d2lssd.predict` and the collate function raise
+        (images of different sizes, bad labels).
+
+    Source: ours; the inference is the SSD paper's (:func:`d2lssd.ssd_postprocess`).
+    """
     loader = torch.utils.data.DataLoader(dataset, batch_size, collate_fn=collate_ssd)
     dets, targets = [], []
     for X, Y in loader:

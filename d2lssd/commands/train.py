@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _datasets(args, size: int):
+    """``(train, val)`` of the options; ``val`` is ``None`` without validation data or ``--val-split``."""
     train_tf = SSDEvalTransform(size) if args.no_augment else SSDTrainTransform(size)
     train = open_dataset(args, transforms=train_tf)
     val = open_dataset(args, prefix="val_", transforms=SSDEvalTransform(size), classes=train.classes,
@@ -80,22 +81,19 @@ def _datasets(args, size: int):
     if val is None and args.val_split:
         if args.val_split >= len(train):
             raise ValueError(f"--val-split {args.val_split} leaves no training image of {len(train)}")
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed)).tolist()
-        held = open_dataset(args, transforms=SSDEvalTransform(size))
-        val = torch.utils.data.Subset(held, sorted(order[:args.val_split]))
-        train = torch.utils.data.Subset(train, sorted(order[args.val_split:]))
+        train, val = train.split(args.val_split, args.seed, val_transforms=SSDEvalTransform(size))
     return train, val
 
 
 def _spec(args, train, size: int, say=print) -> dict:
-    base = train.dataset if isinstance(train, torch.utils.data.Subset) else train
-    spec = dict(model=args.model, classes=list(base.classes),
-                category_ids=list(getattr(base, "category_ids", [None] * len(base.classes))), size=size,
+    """The detector spec (see :mod:`d2lssd.commands.common`); anchors fitted to ``train``'s boxes."""
+    spec = dict(model=args.model, classes=list(train.classes),
+                category_ids=list(getattr(train, "category_ids", [None] * train.num_classes)), size=size,
                 sizes=None, ratios=None, score_threshold=0.5, nms_threshold=0.45)
-    if not args.default_anchors:  # on the annotations of the training file (with --val-split, its held-out part too)
-        fit = fit_anchors(dataset_boxes(base), args.model, size)
+    if not args.default_anchors:
+        fit = fit_anchors(dataset_boxes(train), args.model, size)
         say(f"anchors fitted to {fit.num_boxes} training boxes: coverage (IoU >= 0.5) "
-              f"{fit.coverage_before:.1%} with the model's, {fit.coverage_after:.1%} fitted", flush=True)
+            f"{fit.coverage_before:.1%} with the model's, {fit.coverage_after:.1%} fitted", flush=True)
         spec.update(sizes=fit.sizes, ratios=fit.ratios)
     return spec
 
@@ -127,7 +125,7 @@ def _train(args, info) -> None:
     say = print if info.is_main else (lambda *a, **k: None)
     train, val = _datasets(args, size)
     say(f"data: {len(train)} training images, {len(val) if val is not None else 0} validation; classes: "
-        f"{', '.join(_spec_classes(train))}; device: {describe_device(device)}; processes: {info.world_size}",
+        f"{', '.join(train.classes)}; device: {describe_device(device)}; processes: {info.world_size}",
         flush=True)
     spec = _spec(args, train, size, say)
     torch.manual_seed(args.seed)  # the same initial weights in every process
@@ -157,7 +155,3 @@ def _train(args, info) -> None:
         torch.distributed.barrier()  # rank 0 has written the checkpoints
     say(f"checkpoint: {args.checkpoint}" + (f" (best by val AP50: {best_path(args.checkpoint)})"
                                             if val_loader is not None else ""), flush=True)
-
-
-def _spec_classes(train) -> list:
-    return list((train.dataset if isinstance(train, torch.utils.data.Subset) else train).classes)
