@@ -25,8 +25,8 @@ from .data import (CocoDataset, VOCDataset, check_coco, check_dataset, check_voc
                    coco_results, evaluate_coco, generate_multiclass_coco, write_broken_copy, write_coco,
                    write_coco_results)
 from .device import describe_device, try_gpu
-from .losses import (MultiBoxLoss, calc_loss, focal_loss, hard_negative_mining, multibox_loss,
-                     sigmoid_focal_loss, smooth_l1, ssd_loss)
+from .focal import focal_loss, sigmoid_focal_loss
+from .losses import MultiBoxLoss, calc_loss, hard_negative_mining, multibox_loss, smooth_l1, ssd_loss
 from .matching import assign_anchor_to_bbox, multibox_target
 from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, class_error_all,
                       class_error_positive, cls_eval, mean_average_precision)

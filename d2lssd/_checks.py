@@ -5,19 +5,21 @@ bad input fails with a ``ValueError`` that names the argument and says what was
 expected, instead of producing a silently wrong answer.
 
 Two kinds of helper: ``check_*`` only validate (a floating-point tensor is
-required), while ``as_float*`` validate and *return* the tensor to compute
-with, an integer tensor promoted to the default float dtype
+required; :func:`check_dtype` only the kind of dtype, for the losses), while
+``as_float*`` validate and *return* the tensor to compute with, an integer tensor promoted to the default float dtype
 (``torch.get_default_dtype()``, float32 unless changed). The second kind is
 what lets d2l's chapter code, which builds some inputs from Python integers
 (``torch.tensor([0] * 16)`` is int64), run unchanged; torchvision's box
-functions accept integer boxes too.
+functions accept integer boxes too. :func:`float32_or_wider` is the dtype the
+losses compute in (float16 predictions under mixed precision are upcast).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["check_boxes", "check_same_device", "check_float", "as_float", "as_float_boxes"]
+__all__ = ["check_boxes", "check_same_device", "check_float", "check_dtype", "as_float", "as_float_boxes",
+           "float32_or_wider"]
 
 
 def _require_tensor(x, name: str) -> None:
@@ -38,6 +40,20 @@ def check_float(x, name: str) -> None:
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     _check_no_nan(x, name)
+
+
+def check_dtype(x, name: str, floating: bool = True) -> None:
+    """Raise ValueError unless ``x`` is a tensor of floating (or, with ``floating=False``, integer) dtype."""
+    _require_tensor(x, name)
+    if floating and not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
+        raise ValueError(f"{name} must be an integer tensor, got dtype {x.dtype}")
+
+
+def float32_or_wider(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or in its own dtype if that is wider (float64): what the losses compute in."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def as_float(x, name: str) -> torch.Tensor:

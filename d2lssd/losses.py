@@ -33,10 +33,11 @@ number of positives (later chapter, with smooth L1 and hard negative mining).
 with ``N`` the number of positive (matched) anchors, ``Pos`` the positives and
 ``Neg`` the hardest negatives found by :func:`hard_negative_mining` (at most 3
 per positive). Its parts are separate functions so the chapters can plot and
-test them: :func:`smooth_l1` (d2l's ``sigma`` and PyTorch's ``beta``),
-:func:`focal_loss` (softmax form over ``q + 1`` classes) and
-:func:`sigmoid_focal_loss` (Lin et al. 2017, equal to
-``torchvision.ops.sigmoid_focal_loss``). :class:`MultiBoxLoss` holds one
+test them: :func:`smooth_l1` (d2l's ``sigma`` and PyTorch's ``beta``) and
+:func:`hard_negative_mining` here; :func:`focal_loss` (softmax form over
+``q + 1`` classes) and :func:`sigmoid_focal_loss` (Lin et al. 2017, equal to
+``torchvision.ops.sigmoid_focal_loss``) in :mod:`d2lssd.focal`, re-exported
+here (``d2lssd.losses.focal_loss`` works as before). :class:`MultiBoxLoss` holds one
 configuration of :func:`multibox_loss` and plugs into
 :func:`d2lssd.train_ssd` as ``loss_fn``.
 
@@ -56,6 +57,9 @@ import math
 
 import torch
 from torch.nn import functional as F
+
+from ._checks import check_dtype, float32_or_wider
+from .focal import _check_gamma_alpha, _focal_loss, focal_loss, sigmoid_focal_loss
 
 __all__ = ["ssd_loss", "calc_loss", "smooth_l1", "focal_loss", "sigmoid_focal_loss", "hard_negative_mining",
            "multibox_loss", "MultiBoxLoss"]
@@ -155,20 +159,6 @@ def calc_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks):
 # --------------------------------------------------------------------------- the SSD paper's loss
 
 
-def _float32_or_wider(x: torch.Tensor) -> torch.Tensor:
-    return x.to(torch.promote_types(x.dtype, torch.float32))
-
-
-def _check_tensor(x, name: str, floating: bool = True) -> None:
-    """Raise ValueError unless ``x`` is a tensor of floating (or, with ``floating=False``, integer) dtype."""
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if floating and not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if not floating and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
-        raise ValueError(f"{name} must be an integer tensor, got dtype {x.dtype}")
-
-
 def _beta_from(sigma, beta) -> float:
     if sigma is not None and beta is not None:
         raise ValueError("give either sigma (d2l's form) or beta (PyTorch's form), not both; "
@@ -216,142 +206,14 @@ def smooth_l1(x: torch.Tensor, sigma: float | None = None, *, beta: float | None
     (``smooth_l1(data, scalar)``, ``scalar`` = sigma); PyTorch's
     ``smooth_l1_loss`` for ``beta``.
     """
-    _check_tensor(x, "x")
+    check_dtype(x, "x")
     beta = _beta_from(sigma, beta)
-    x = _float32_or_wider(x)
+    x = float32_or_wider(x)
     ax = x.abs()
     if beta == 0:
         return ax
     return torch.where(ax < beta, 0.5 * x * x / beta, ax - 0.5 * beta)
 
-
-def _check_gamma_alpha(gamma, alpha) -> None:
-    if not float(gamma) >= 0 or math.isinf(float(gamma)):
-        raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
-    if alpha is not None and not 0 <= float(alpha) <= 1:
-        raise ValueError(f"alpha must be in [0, 1] or None (off), got {alpha}")
-
-
-def _modulating(log_p: torch.Tensor, gamma: float) -> torch.Tensor:
-    """(1 - p) ** gamma from log p, accurate near p = 1 and with finite gradients there."""
-    if gamma == 0:
-        return torch.ones_like(log_p)
-    one_minus_p = -torch.expm1(log_p)  # 1 - p without cancellation
-    return one_minus_p.clamp_min(torch.finfo(log_p.dtype).tiny) ** gamma
-
-
-def focal_loss(cls_preds: torch.Tensor, cls_labels: torch.Tensor, gamma: float = 2.0,
-               alpha: float | None = None) -> torch.Tensor:
-    r"""Softmax focal loss per anchor: :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`.
-
-    ``p_t`` is the softmax probability of the true class among the ``q + 1``
-    classes (class 0 = background). The factor :math:`(1 - p_t)^\gamma` shrinks
-    the loss of anchors that are already well classified (``p_t`` near 1), so
-    the thousands of easy background anchors no longer swamp the few hard
-    ones; ``gamma = 0`` with ``alpha=None`` is the cross-entropy.
-
-    Args:
-        cls_preds: float logits ``(..., q + 1)`` (e.g. ``(B, A, q + 1)``).
-        cls_labels: integer targets ``(...)`` in ``0 .. q`` (0 = background).
-        gamma: focusing parameter >= 0 (Lin et al. use 2).
-        alpha: class balance in [0, 1]: weight ``alpha`` for object classes
-            (labels > 0) and ``1 - alpha`` for background; ``None`` (default)
-            weights all anchors 1.
-
-    Returns:
-        float tensor ``(...)`` (float32 or wider), the loss of each anchor in
-        nats (not reduced).
-
-    Raises:
-        ValueError: non-float logits, labels not integer or not of shape
-            ``cls_preds.shape[:-1]``, labels outside ``0 .. q``, ``gamma < 0``,
-            ``alpha`` outside [0, 1].
-
-    Source: Lin et al. 2017 §3.2 eq. 5 (written there for the binary case;
-    this is its usual multi-class softmax form); d2l.ai §14.7.6 exercise 1
-    (``focal_loss(gamma, x)`` on the probability ``x = p_t``).
-    """
-    _check_tensor(cls_preds, "cls_preds")
-    _check_tensor(cls_labels, "cls_labels", floating=False)
-    if cls_preds.dim() < 1 or cls_labels.shape != cls_preds.shape[:-1] or cls_labels.dtype == torch.bool:
-        raise ValueError(f"cls_labels must be an integer tensor of shape {tuple(cls_preds.shape[:-1])} "
-                         f"(cls_preds without its class dimension), got {cls_labels.dtype} "
-                         f"{tuple(cls_labels.shape)}")
-    _check_gamma_alpha(gamma, alpha)
-    C = cls_preds.shape[-1]
-    if cls_labels.numel() and (int(cls_labels.min()) < 0 or int(cls_labels.max()) >= C):
-        raise ValueError(f"cls_labels must be in [0, {C - 1}], got values in "
-                         f"[{int(cls_labels.min())}, {int(cls_labels.max())}]")
-    return _focal_loss(cls_preds, cls_labels, float(gamma), alpha)
-
-
-def _focal_loss(cls_preds, cls_labels, gamma: float, alpha) -> torch.Tensor:
-    """:func:`focal_loss` without checks."""
-    log_p = F.log_softmax(_float32_or_wider(cls_preds), dim=-1)
-    log_pt = log_p.gather(-1, cls_labels.long().unsqueeze(-1)).squeeze(-1)
-    loss = -_modulating(log_pt, float(gamma)) * log_pt
-    if alpha is not None:
-        loss = loss * torch.where(cls_labels > 0, float(alpha), 1.0 - float(alpha))
-    return loss
-
-
-def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float | None = 0.25,
-                       gamma: float = 2.0, reduction: str = "none") -> torch.Tensor:
-    r"""Sigmoid focal loss of every element: one binary problem per class, as in RetinaNet.
-
-    With :math:`p = \sigma(x)` and :math:`p_t = p` where the target is 1 and
-    :math:`1 - p` where it is 0, the loss is
-    :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`, with :math:`\alpha_t = \alpha`
-    for targets 1 and :math:`1 - \alpha` for targets 0. There is no background
-    column: background is "all targets 0". (:func:`d2lssd.predict` uses a
-    softmax over ``q + 1`` classes, so models trained with this loss need a
-    sigmoid at inference; :func:`multibox_loss` therefore uses the softmax
-    form, :func:`focal_loss`.)
-
-    Args:
-        inputs: float logits, any shape (e.g. ``(B, A, q)``).
-        targets: float tensor of ``inputs``' shape, 0 or 1 (soft targets in
-            [0, 1] are accepted).
-        alpha: weight of the targets 1 in [0, 1] (0.25 in Lin et al.);
-            ``None`` or a negative number: no weighting (torchvision's ``-1``).
-        gamma: focusing parameter >= 0.
-        reduction: ``"none"`` (default), ``"mean"`` or ``"sum"`` over all
-            elements, as in torchvision (same name, position and default).
-
-    Returns:
-        float tensor (float32 or wider): of ``inputs``' shape for ``"none"``,
-        else a scalar; equal to ``torchvision.ops.sigmoid_focal_loss`` called
-        with the same arguments.
-
-    Raises:
-        ValueError: non-float tensors, different shapes, ``gamma < 0``,
-            ``alpha > 1``, an unknown ``reduction``.
-
-    Source: Lin et al. 2017 §3.2 eq. 5; same formula and arguments as
-    ``torchvision.ops.sigmoid_focal_loss``.
-    """
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    _check_tensor(inputs, "inputs")
-    _check_tensor(targets, "targets")
-    if inputs.shape != targets.shape:
-        raise ValueError(f"targets must have the shape of inputs {tuple(inputs.shape)}, got "
-                         f"{tuple(targets.shape)}")
-    if alpha is not None and float(alpha) < 0:
-        alpha = None
-    _check_gamma_alpha(gamma, alpha)
-    x, t = _float32_or_wider(inputs), targets.to(_float32_or_wider(inputs).dtype)
-    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
-    p = torch.sigmoid(x)
-    p_t = p * t + (1 - p) * (1 - t)
-    loss = ce if float(gamma) == 0 else ce * (1 - p_t).clamp_min(torch.finfo(x.dtype).tiny) ** float(gamma)
-    if alpha is not None:
-        loss = loss * (float(alpha) * t + (1 - float(alpha)) * (1 - t))
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 def hard_negative_mining(conf_loss: torch.Tensor, cls_labels: torch.Tensor, neg_pos_ratio: float = 3.0,
@@ -392,8 +254,8 @@ def hard_negative_mining(conf_loss: torch.Tensor, cls_labels: torch.Tensor, neg_
     is ours (with the paper's rule alone an image without objects gives a
     loss of exactly zero, as said above; tested in tests/test_multibox_loss.py).
     """
-    _check_tensor(conf_loss, "conf_loss")
-    _check_tensor(cls_labels, "cls_labels", floating=False)
+    check_dtype(conf_loss, "conf_loss")
+    check_dtype(cls_labels, "cls_labels", floating=False)
     if conf_loss.dim() != 2 or cls_labels.shape != conf_loss.shape or cls_labels.dtype == torch.bool:
         raise ValueError(f"conf_loss and cls_labels must both be (B, A), cls_labels integer; got "
                          f"{tuple(conf_loss.shape)} and {cls_labels.dtype} {tuple(cls_labels.shape)}")
@@ -542,7 +404,7 @@ def _multibox_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks, *
     """
     B, A, C = cls_preds.shape
     bbox_preds = bbox_preds.reshape(B, A * 4)
-    logits = _float32_or_wider(cls_preds)
+    logits = float32_or_wider(cls_preds)
     labels = cls_labels.long()
     positive = labels > 0
     if cls_loss == "focal":
