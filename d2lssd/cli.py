@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("d2lssd.commands.evaluate", "AP50, AP, AP75 and per-class AP50 of a checkpoint on a data set"),
     "predict": ("d2lssd.commands.predict", "detect objects on photos: drawn boxes and a COCO results JSON"),
     "check-data": ("d2lssd.data.check", "check a COCO or Pascal VOC detection data set: one line per problem"),
-    "export": ("d2lssd.export", "export a trained checkpoint to ONNX with decoding, NMS and top-k in the graph"),
+    "export": ("d2lssd.commands.export", "export a trained checkpoint to ONNX with decoding, NMS and top-k in the graph"),
 }
 
 

@@ -43,6 +43,11 @@ nothing, since at most ``K`` detections of an image are returned.) The one
 place that states the reference is :func:`reference_detections`, and
 :func:`compare_detections` the one that compares.
 
+Next door: the book's live detector, which embeds such a graph in a page, is
+:mod:`d2lssd.live`; the ``d2lssd export`` command is
+:mod:`d2lssd.commands.export`. Their names (``live_detector``,
+``LiveDetector``, ``add_arguments``, ``run``) are still reachable here.
+
 Sources: the ONNX operator specification (``NonMaxSuppression``, opset 10+;
 ``TopK`` ties: lower index first); PyTorch's ``torch.onnx.export(...,
 dynamo=True)`` with a ``custom_translation_table`` (onnxscript); Liu et al.
@@ -51,8 +56,8 @@ dynamo=True)`` with a ``custom_translation_table`` (onnxscript); Liu et al.
 
 from __future__ import annotations
 
-import argparse
 import copy
+import importlib
 import io
 import json
 import math
@@ -71,6 +76,12 @@ from .offsets import BBOX_XFORM_CLIP
 __all__ = ["DetectionGraph", "export_onnx", "load_model_for_export", "onnx_detect", "reference_detections",
            "compare_detections", "check_export", "live_detector", "LiveDetector", "INPUT_NAMES", "OUTPUT_NAMES",
            "OPSET", "CHECK_SCORE_THRESHOLD", "add_arguments", "run"]
+
+#: Names that moved out of this module and are still reachable here, loaded on first use
+#: (PEP 562; they import this module, so a top-level import would be a cycle): the live
+#: detector (:mod:`d2lssd.live`) and the ``d2lssd export`` command (:mod:`d2lssd.commands.export`).
+_MOVED = {"LiveDetector": "live", "live_detector": "live", "add_arguments": "commands.export",
+          "run": "commands.export"}
 
 #: Names of the graph's inputs and outputs (see the module docstring).
 INPUT_NAMES = ("images", "score_threshold", "iou_threshold")
@@ -558,195 +569,10 @@ def check_export(onnx_path, net: nn.Module, images=None, num_images: int = 4, sc
     return compare_detections(expected, got, atol)
 
 
-# --------------------------------------------------------------------------- in the browser
-
-class LiveDetector:
-    """An exported model, a few images and sliders, for the built book: runs with onnxruntime-web.
-
-    Made by :func:`live_detector`. Its HTML (``_repr_html_``) holds the ONNX
-    file (gzip, base64), the images (PNG ``data:`` URIs) and the Python
-    pipeline's detections on the first image (for the browser test); the
-    book's ``_static/d2lssd-live.js`` and the vendored onnxruntime-web
-    (``book/_ext/d2lssd_ort.py``) bring it to life. In Jupyter it shows one
-    line saying so.
-
-    Attributes:
-        html: the HTML. onnx_bytes: size of the ONNX file. embedded_bytes:
-            size of the model as embedded (gzip + base64). images_bytes: size
-            of the embedded images. expected: list of dicts ``image``,
-            ``score_threshold``, ``iou_threshold``, ``detections`` (rows
-            ``(class, score, x1, y1, x2, y2)``, boxes in input pixels) from
-            :func:`reference_detections`. check: :func:`compare_detections`
-            of onnxruntime (Python) against :func:`reference_detections` on
-            all the images at the default thresholds.
-    """
-
-    def __init__(self, html, onnx_bytes, embedded_bytes, images_bytes, expected, check):
-        self.html, self.onnx_bytes, self.embedded_bytes = html, onnx_bytes, embedded_bytes
-        self.images_bytes, self.expected, self.check = images_bytes, expected, check
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return (f"LiveDetector(model {self.onnx_bytes / 1e6:.2f} MB, embedded {self.embedded_bytes / 1e6:.2f} MB, "
-                f"images {self.images_bytes / 1e6:.2f} MB)")
-
-
-def _png_data_uri(chw) -> str:
-    import base64
-
-    import numpy as np
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(np.asarray(chw).transpose(1, 2, 0))).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def live_detector(net: nn.Module, images, *, class_names: Sequence[str] | None = None, input_size=None,
-                  pixel_scale: float | None = None, score_threshold: float = 0.5, iou_threshold: float = 0.5,
-                  top_k: int = 20, extra_settings: Sequence[tuple[float, float]] = ((0.1, 0.7),)) -> LiveDetector:
-    """The trained model, exported, running in the reader's browser on these images and one they pick.
-
-    Args:
-        net: the trained model (see :func:`export_onnx` for the rest).
-        images: uint8 ``(N, 3, H, W)`` at the model's input size (N >= 1), the
-            validation images shown; the first is shown at load.
-        class_names, input_size, pixel_scale, top_k: as in :func:`export_onnx`.
-        score_threshold, iou_threshold: where the sliders start (each slider
-            runs from 0.05 to 0.95 in steps of 0.05).
-        extra_settings: more ``(score_threshold, iou_threshold)`` pairs for
-            which the Python pipeline's detections on the first image are
-            embedded too (for the browser test).
-
-    Returns:
-        :class:`LiveDetector`.
-
-    Raises:
-        ValueError: images not uint8 ``(N, 3, H, W)`` with ``N >= 1`` at the input size,
-            thresholds off the sliders' grid, or what :func:`export_onnx` raises.
-    """
-    import base64
-    import gzip
-    import html as _html
-    import tempfile
-    import uuid
-
-    import onnxruntime as ort
-
-    x = torch.as_tensor(images)
-    if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[0] < 1 or x.shape[1] != 3:
-        raise ValueError(f"images must be uint8 (N, 3, H, W) with N >= 1, got {x.dtype} {tuple(x.shape)}")
-    settings = [(float(score_threshold), float(iou_threshold))] + [(float(a), float(b)) for a, b in extra_settings]
-    for pair in settings:
-        if any(abs(v * 20 - round(v * 20)) > 1e-9 or not 0.05 <= v <= 0.95 for v in pair):
-            raise ValueError(f"thresholds must be multiples of 0.05 in [0.05, 0.95] (the sliders), got {pair}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(net, Path(tmp) / "model.onnx", input_size=input_size, class_names=class_names,
-                           pixel_scale=pixel_scale, top_k=top_k, score_threshold=score_threshold,
-                           iou_threshold=iou_threshold, check=False)
-        data = path.read_bytes()
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    meta = sess.get_modelmeta().custom_metadata_map
-    h, w = json.loads(meta["input_size"])
-    if tuple(x.shape[2:]) != (h, w):
-        raise ValueError(f"images must be {h}x{w} (the input size), got {tuple(x.shape[2:])}")
-    scale, k = float(json.loads(meta["pixel_scale"])), int(json.loads(meta["top_k"]))
-    check = compare_detections(reference_detections(net, x, scale, score_threshold, iou_threshold, k),
-                               onnx_detect(sess, x, score_threshold, iou_threshold))
-    expected = []
-    for st, it in settings:
-        det = reference_detections(net, x[:1], scale, st, it, k)[0].astype(float)
-        det[:, [2, 4]] *= w
-        det[:, [3, 5]] *= h
-        rows = [[int(r[0])] + [round(float(v), 4) for v in r[1:]] for r in det]
-        expected.append({"image": 0, "score_threshold": st, "iou_threshold": it, "detections": rows})
-    uris = [_png_data_uri(im.numpy()) for im in x]
-    model_b64 = base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
-    payload = {"class_names": json.loads(meta["class_names"]), "input_size": [h, w], "images": uris,
-               "expected": expected, "top_k": k}
-    payload_json = json.dumps(payload).replace("</", "<\\/")
-    uid = "d2lssd-live-" + uuid.uuid4().hex[:12]
-
-    def slider(kind, label, value):
-        return (f'<label style="display:flex;flex-wrap:wrap;align-items:center;gap:0.2em 0.6em;margin:0.2em 0">'
-                f'<span style="min-width:8em">{label}</span>'
-                f'<input type="range" min="0.05" max="0.95" step="0.05" value="{value:.2f}" '
-                f'data-threshold="{kind}" aria-label="{label}" style="flex:1 1 8em;min-width:6em;max-width:16em">'
-                f'<output style="min-width:2.5em">{value:.2f}</output></label>')
-
-    thumbs = "".join(f'<img src="{u}" width="56" height="56" alt="validation image {i}" title="validation image {i}" '
-                     f'style="cursor:pointer;margin:2px;border:1px solid #ccc">' for i, u in enumerate(uris))
-    names = ", ".join(payload["class_names"])
-    page = (
-        f'<div class="d2lssd-live-detector" id="{uid}" style="margin:0.5em 0">'
-        f'<p class="d2lssd-live-fallback"><em>Live detector ({_html.escape(names)}): in the built book this '
-        f'runs the exported ONNX model in your browser with onnxruntime-web. In Jupyter, run the file with '
-        f'onnxruntime in Python instead.</em></p>'
-        f'<div class="d2lssd-live-ui" hidden><div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start;max-width:100%">'
-        f'<canvas width="{2 * w}" height="{2 * h}" aria-label="detections" '
-        f'style="width:100%;max-width:{int(1.25 * w)}px;height:auto;border:1px solid #ccc"></canvas>'
-        f'<div style="flex:1 1 16em;min-width:0">'
-        + slider("score", "score threshold", score_threshold) + slider("iou", "NMS IoU threshold", iou_threshold)
-        + f'<div class="d2lssd-live-thumbs" style="margin:0.4em 0">{thumbs}</div>'
-        f'<div class="d2lssd-live-drop" style="border:2px dashed #999;padding:0.4em;border-radius:4px;'
-        f'overflow-wrap:anywhere">Your image: drop it here or <input type="file" accept="image/*" '
-        f'aria-label="pick an image" style="max-width:100%"> (resized to {w}x{h})</div>'
-        f'<p class="d2lssd-live-list" style="font-size:0.9em;overflow-wrap:anywhere"></p>'
-        f'<p class="d2lssd-live-status" style="font-size:0.8em;color:#555"></p>'
-        f'</div></div></div>'
-        f'<script type="application/json" class="d2lssd-live-data">{payload_json}</script>'
-        f'<script type="application/octet-stream" class="d2lssd-live-model">{model_b64}</script>'
-        f'</div>')
-    return LiveDetector(page, len(data), len(model_b64), sum(len(u) for u in uris), expected, check)
-
-
-# --------------------------------------------------------------------------- command line
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``d2lssd export`` (see :mod:`d2lssd.cli`)."""
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
-                        help="a checkpoint of d2lssd.train_ssd / train_recipe or of the Penn-Fudan trainer")
-    parser.add_argument("--out", required=True, metavar="MODEL.onnx", help="the ONNX file to write")
-    parser.add_argument("--input-size", type=int, nargs="+", metavar="PIXELS",
-                        help="H W (or one side) the model is exported for; default the architecture's "
-                             "(TinySSD 256, Penn-Fudan SSD its checkpoint's size)")
-    parser.add_argument("--classes", metavar="NAMES",
-                        help="comma-separated class names, in class order (default banana / pedestrian)")
-    parser.add_argument("--top-k", type=int, default=100, help="detections per image at most (default 100)")
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip running the file with onnxruntime against d2lssd.predict")
-
-
-def run(args) -> int:
-    """``d2lssd export``: write the file, check it, print what was written."""
-    if args.input_size is not None and len(args.input_size) not in (1, 2):
-        raise ValueError(f"--input-size takes H W or one side, got {len(args.input_size)} numbers")
-    size = None if args.input_size is None else (args.input_size * 2)[:2]
-    names = None if args.classes is None else [n.strip() for n in args.classes.split(",")]
-    try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError as e:
-        raise RuntimeError(f"{e.name} is not installed: pip install \"d2lssd[export]\"") from None
-    net, spec = load_model_for_export(args.checkpoint)
-    out = export_onnx(net, args.out, input_size=size or spec["input_size"], class_names=names or spec["class_names"],
-                      top_k=args.top_k,
-                      score_threshold=spec["score_threshold"], iou_threshold=spec["iou_threshold"],
-                      pixel_scale=spec["pixel_scale"], check=False)
-    import onnx
-
-    m = onnx.load(str(out), load_external_data=False)
-    meta = {p.key: p.value for p in m.metadata_props}
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, opset {OPSET}): {meta['architecture']}, input "
-          f"uint8 {json.loads(meta['input_size'])}, classes {json.loads(meta['class_names'])}, "
-          f"top_k {meta['top_k']}")
-    if not args.no_check:
-        r = check_export(out, net, num_images=4, score_threshold=CHECK_SCORE_THRESHOLD,
-                         iou_threshold=spec["iou_threshold"])
-        if not r["ok"]:
-            raise ValueError(f"the exported graph differs from d2lssd.predict: {r['summary']}")
-        print(f"onnxruntime against d2lssd.predict on 4 random images (score >= {CHECK_SCORE_THRESHOLD}): "
-              f"{r['summary']}")
-    return 0
+def __getattr__(name: str):
+    """``d2lssd.export.live_detector`` and the other names of :data:`_MOVED`, from their new module."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"d2lssd.{_MOVED[name]}"), name)
+    globals()[name] = value
+    return value

@@ -8,7 +8,7 @@
   Jupyter and Colab the variable is unset and the same cells show ipywidgets.
 * Adds ``book/_static/d2lssd.css`` (long code lines and outputs wrap instead
   of running past the right edge).
-* The live detector (``d2lssd.export.live_detector``): vendors onnxruntime-web
+* The live detector (``d2lssd.live.live_detector``): vendors onnxruntime-web
   into ``book/_static/ort`` when missing and loads it, with
   ``book/_static/d2lssd-live.js``, only on pages that show a detector (see
   ``d2lssd_ort.py``).

@@ -2,7 +2,7 @@
 
     python book/_ext/d2lssd_ort.py      # what the book build does when the files are missing
 
-The live detector (``d2lssd.export.live_detector``, on the losses chapter's
+The live detector (``d2lssd.live.live_detector``, on the losses chapter's
 page) runs the exported TinySSD in the reader's browser with onnxruntime-web,
 and must work from a page opened from disk (``file://``) and offline. Chrome
 refuses ``fetch()``, module scripts and workers for ``file://`` URLs, so the

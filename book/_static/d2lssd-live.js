@@ -1,7 +1,7 @@
 /* The book's live detector: an exported d2lssd model run in the browser with onnxruntime-web.
  *
  * Mounted on every element of class "d2lssd-live-detector" (written by
- * d2lssd.export.live_detector). Works from file:// and offline: the runtime's
+ * d2lssd.live.live_detector). Works from file:// and offline: the runtime's
  * WebAssembly binary and loader come from classic scripts (book/_ext/d2lssd_ort.py),
  * the model and the images from the page itself; one thread, no worker, no fetch.
  *

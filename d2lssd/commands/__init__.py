@@ -1,8 +1,10 @@
-"""The ``d2lssd train | evaluate | predict`` commands on a COCO or Pascal VOC data set.
+"""The ``d2lssd train | evaluate | predict | export`` commands (see :mod:`d2lssd.cli`).
 
+``train``, ``evaluate`` and ``predict`` work on a COCO or Pascal VOC data set;
 :mod:`~d2lssd.commands.common` holds what the three share: the data
 options, the *detector spec* stored in every checkpoint (model, classes,
-COCO category ids, input size, anchors) and the model built from it;
-each command is a module of :mod:`d2lssd.cli`'s shape (``add_arguments``,
-``run``).
+COCO category ids, input size, anchors) and the model built from it.
+:mod:`~d2lssd.commands.export` writes a checkpoint as ONNX with
+:mod:`d2lssd.export`. Each command is a module of :mod:`d2lssd.cli`'s shape
+(``add_arguments``, ``run``).
 """
