@@ -15,8 +15,8 @@ import importlib
 
 from .anchor_fit import AnchorFit, anchor_coverage, best_anchor_iou, fit_anchors
 from .anchors import SSD300_CONFIG, multibox_prior, ssd_default_boxes, ssd_scales
-from .boxes import (box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes, to_normalized,
-                    to_pixels)
+from .boxes import (box_area, box_center_to_corner, box_corner_to_center, box_iou, clip_boxes,
+                    scale_boxes_to_pixels, to_normalized, to_pixels)
 from .data import (BananasDataset, DataSource, DownloadError, download_extract, generate_bananas,
                    load_data_bananas, read_data_bananas)
 from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_pennfudan,
@@ -43,7 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnchorFit", "anchor_coverage", "best_anchor_iou", "fit_anchors",
     "SSD300_CONFIG", "multibox_prior", "ssd_default_boxes", "ssd_scales",
-    "box_area", "box_center_to_corner", "box_corner_to_center", "box_iou", "clip_boxes",
+    "box_area", "box_center_to_corner", "box_corner_to_center", "box_iou", "clip_boxes", "scale_boxes_to_pixels",
     "BananasDataset", "DataSource", "DownloadError", "download_extract", "generate_bananas",
     "load_data_bananas", "read_data_bananas",
     "PennFudanDataset", "collate_ssd", "download_pennfudan", "generate_pennfudan",

@@ -7,7 +7,9 @@ is (xmin, ymin, xmax, ymax); *center* format is (cx, cy, w, h). Coordinates
 are normalized to [0, 1] by the image width and height unless a name says
 ``pixels``; none of these functions depends on the unit, except
 :func:`clip_boxes`, whose default image is the unit square, and
-:func:`to_pixels` / :func:`to_normalized`, which convert between the two.
+:func:`to_pixels` / :func:`to_normalized`, which convert between the two
+(and :func:`scale_boxes_to_pixels`, the same for detection rows ``(class,
+score, box)``).
 
 Sources: d2l.ai §14.3 "Object Detection and Bounding Boxes" (conversion
 functions, same names) and §14.4.2 (``box_iou``); torchvision.ops.boxes for
@@ -31,6 +33,7 @@ __all__ = [
     "clip_boxes",
     "to_pixels",
     "to_normalized",
+    "scale_boxes_to_pixels",
 ]
 
 
@@ -260,3 +263,34 @@ def to_normalized(boxes: torch.Tensor, width: float, height: float) -> torch.Ten
     check_boxes(boxes, "boxes", min_dim=1, check_order=False)
     _check_size(width, height)
     return boxes / _scale(boxes, width, height)
+
+
+def scale_boxes_to_pixels(detections: torch.Tensor, width: int, height: int, clip: bool = True) -> torch.Tensor:
+    """Detections with normalized boxes -> the same detections in pixels of a ``width x height`` image.
+
+    Args:
+        detections: float ``(K, 6)`` rows ``(class, score, xmin, ymin, xmax,
+            ymax)``, boxes normalized corner format (as :func:`d2lssd.predict`).
+        width, height: of the original image in pixels (positive).
+        clip: clip the boxes to ``[0, width] x [0, height]``.
+
+    Returns:
+        float32 ``(K, 6)``: class and score unchanged, box times ``(width,
+        height, width, height)``. E.g. ``(0, 0.9, 0.1, 0.2, 0.5, 1.0)`` for a
+        400x300 image gives ``(0, 0.9, 40, 60, 200, 300)``.
+
+    Raises:
+        ValueError: not a ``(K, 6)`` float tensor, a non-positive size.
+    """
+    if not isinstance(detections, torch.Tensor) or detections.dim() != 2 or detections.shape[1] != 6 \
+            or not detections.is_floating_point():
+        raise ValueError("detections must be a float tensor (K, 6), got "
+                         f"{tuple(detections.shape) if isinstance(detections, torch.Tensor) else type(detections)}")
+    if width <= 0 or height <= 0:
+        raise ValueError(f"width and height must be positive, got {width} x {height}")
+    out = detections.float().clone()
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=out.device)
+    out[:, 2:] = out[:, 2:] * scale
+    if clip:
+        out[:, 2:] = torch.minimum(out[:, 2:].clamp(min=0), scale)
+    return out

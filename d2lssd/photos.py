@@ -22,8 +22,13 @@ ymax) with x to the right and y down from the top-left corner of the image.
 :func:`to_normalized` (from :mod:`d2lssd.boxes`, re-exported here) convert boxes
 between the two units.
 
+Any image a user passes (a file, a PIL image, a tensor) becomes a uint8 RGB
+tensor with :func:`as_uint8_image`, and :func:`draw_detections` writes a copy
+of one with detections in pixels drawn on it (PIL, no matplotlib: the command
+lines use it).
+
 Sources: ``skimage.data`` (photos and licences); d2l.ai §14.3 (the
-cat-and-dog photo annotated by hand is the same idea).
+cat-and-dog photo annotated by hand is the same idea); PIL's ``ImageDraw``.
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
+from ._io import atomic_write
 from .boxes import to_normalized, to_pixels  # defined with the other box geometry; importable from here too
 
-__all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "as_uint8_image", "to_pixels",
-           "to_normalized"]
+__all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "as_uint8_image", "draw_detections",
+           "to_pixels", "to_normalized"]
 
 #: Metadata of the bundled photos: ``name -> {"description", "licence", "source", "shape"}``.
 #: ``licence`` is quoted from the ``skimage.data`` function's docstring;
@@ -200,3 +206,35 @@ def as_uint8_image(image) -> torch.Tensor:
             image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
         return image
     raise ValueError(f"image must be a path, a PIL image or a tensor (3, H, W), got {type(image).__name__}")
+
+
+def draw_detections(image, detections: torch.Tensor, path, classes=("pedestrian",)) -> Path:
+    """Write a copy of ``image`` with the detections (pixels) drawn as labelled boxes; atomic write.
+
+    Args:
+        image: path, PIL image or uint8 tensor ``(3, H, W)``.
+        detections: ``(K, 6)`` in pixels, as returned by :func:`d2lssd.pennfudan.detect`.
+        path: output file (its suffix picks the format, e.g. ``.png``).
+        classes: the name of each class index (default ``("pedestrian",)``);
+            an index without a name is drawn as its number.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        FileNotFoundError, ValueError: an image :func:`as_uint8_image` cannot read.
+    """
+    arr = as_uint8_image(image).permute(1, 2, 0).numpy()
+    im = Image.fromarray(arr)
+    draw = ImageDraw.Draw(im)
+    for c, s, x0, y0, x1, y1 in detections.tolist():
+        draw.rectangle([x0, y0, max(x1 - 1, x0), max(y1 - 1, y0)], outline=(255, 40, 40), width=3)
+        name = classes[int(c)] if 0 <= int(c) < len(classes) else str(int(c))
+        draw.text((x0 + 3, y0 + 2), f"{name} {s:.2f}", fill=(255, 255, 0))
+    path = Path(path)
+    atomic_write(path, lambda f: im.save(f, format=_pil_format(path)))
+    return path
+
+
+def _pil_format(path: Path) -> str:
+    return {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")

@@ -24,8 +24,7 @@ import torch
 from .._io import atomic_write
 from ..cli import unit_float
 from ..boxes import to_pixels
-from ..pennfudan import draw_detections
-from ..photos import as_uint8_image
+from ..photos import as_uint8_image, draw_detections
 from ..train import predict
 from ..transforms import SSDEvalTransform
 from .common import load_detector
