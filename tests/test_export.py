@@ -136,6 +136,17 @@ def test_graph_arguments_checked():
         E.DetectionGraph(net, 256, top_k=0)
 
 
+def test_moved_names_are_still_reachable_from_d2lssd_export():
+    import d2lssd.commands.export
+    import d2lssd.live
+
+    assert E.live_detector is d2lssd.live.live_detector and E.LiveDetector is d2lssd.live.LiveDetector
+    assert E.add_arguments is d2lssd.commands.export.add_arguments and E.run is d2lssd.commands.export.run
+    assert cli.COMMANDS["export"][0] == "d2lssd.commands.export"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        E.nope
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
     err = capsys.readouterr().err

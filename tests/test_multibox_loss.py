@@ -75,6 +75,13 @@ def test_smooth_l1_bad_arguments():
 # --------------------------------------------------------------------------- focal loss
 
 
+def test_focal_losses_live_in_focal_and_are_still_reachable_from_losses():
+    import d2lssd.focal
+
+    assert focal_loss is d2lssd.focal.focal_loss is d2lssd.focal_loss
+    assert sigmoid_focal_loss is d2lssd.focal.sigmoid_focal_loss is d2lssd.sigmoid_focal_loss
+
+
 def test_focal_with_gamma_zero_and_no_alpha_is_cross_entropy():
     cp, cl, *_ = random_batch()
     torch.testing.assert_close(focal_loss(cp, cl, gamma=0.0),
