@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -30,6 +31,29 @@ def test_train_writes_checkpoints_with_the_detector_spec(trained, capsys):
     assert spec["classes"] == [cats[k] for k in sorted(cats)] and spec["category_ids"] == sorted(cats)
     assert spec["model"] == "tinyssd" and spec["size"] == 128 and net.num_classes == 2
     assert len(spec["sizes"]) == len(net.sizes) and net.sizes == spec["sizes"]  # the fitted anchors are used
+
+
+def test_train_stores_its_config_and_resumes(trained, tmp_path, capsys):
+    import shutil
+
+    from d2lssd.engine import TrainConfig
+    from d2lssd.train import read_checkpoint
+
+    root, ckpt = trained
+    stored = TrainConfig.from_dict(read_checkpoint(ckpt)["config"])
+    assert stored == TrainConfig(checkpoint=str(ckpt), epochs=1, batch_size=4, device="cpu", progress=False, size=128)
+    again = tmp_path / "again.pt"
+    shutil.copy(ckpt, again)
+    capsys.readouterr()
+    assert main(["train", "--coco", str(root / "train.json"), "--images", str(root / "images"), "--val-coco",
+                 str(root / "val.json"), "--val-images", str(root / "images"), "--checkpoint", str(again), "--epochs",
+                 "2", "--batch-size", "4", "--device", "cpu", "--no-progress", "--size", "128", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and "epoch 1/2" not in out  # the first epoch came from the checkpoint
+    state = read_checkpoint(again)
+    assert state["epoch"] == 2 and [r["epoch"] for r in state["history"]["records"]] == [1, 2]
+    assert TrainConfig.from_dict(state["config"]) == dataclasses.replace(stored, checkpoint=str(again), epochs=2,
+                                                                         resume=True)
 
 
 def test_evaluate_writes_the_ap_json(trained, tmp_path):

@@ -26,6 +26,7 @@ from torch import nn
 from ..data.coco import CocoDataset
 from ..data.voc import VOCDataset
 from ..device import try_gpu
+from ..engine.config import DROP_BAD_HELP
 from ..models import SSDResNet34, TinySSD
 from ..train import load_checkpoint, read_checkpoint
 
@@ -37,12 +38,14 @@ MODELS = {"tinyssd": TinySSD, "resnet34": SSDResNet34}
 DEFAULT_SIZES = {"tinyssd": 256, "resnet34": 300}
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "", drop_bad: bool = True) -> None:
     """Add ``--{prefix}coco FILE --{prefix}images DIR`` and ``--{prefix}voc DIR`` (and, without a prefix, ``--drop-bad``).
 
     Args:
         parser: the command's parser.
         prefix: ``""`` for the training data, ``"val-"`` for the validation data.
+        drop_bad: add ``--drop-bad`` (without a prefix); ``d2lssd train``
+            has it from :class:`d2lssd.engine.TrainConfig` instead.
 
     None of them is required by argparse: :func:`open_dataset` checks that
     exactly one of COCO and VOC is given, so its error names both.
@@ -53,13 +56,12 @@ def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> Non
                         help=f"folder the {what}COCO file's image file names are relative to")
     parser.add_argument(f"--{prefix}voc", metavar="DIR",
                         help=f"Pascal VOC folder of the {what}data (Annotations/, JPEGImages/)")
-    if not prefix:
-        parser.add_argument("--drop-bad", action="store_true",
-                            help="leave out the annotations and images d2lssd check-data reports, and say how "
-                                 "many (default: refuse a data set with problems)")
+    if not prefix and drop_bad:
+        parser.add_argument("--drop-bad", action="store_true", help=DROP_BAD_HELP)
 
 
-def open_dataset(args, prefix: str = "", transforms=None, classes=None, required: bool = True):
+def open_dataset(args, prefix: str = "", transforms=None, classes=None, required: bool = True,
+                 drop_bad: bool | None = None):
     """The data set the options name, or ``None`` when none is named and ``required`` is False.
 
     Args:
@@ -70,6 +72,8 @@ def open_dataset(args, prefix: str = "", transforms=None, classes=None, required
         classes: the class names in label order (the training set's, for a
             validation set or a checkpoint); default the file's.
         required: raise when no data is named.
+        drop_bad: leave out what the checker reports instead of raising;
+            ``None``: ``args.drop_bad`` (False without it).
 
     Returns:
         a :class:`d2lssd.data.CocoDataset` or :class:`d2lssd.data.VOCDataset`
@@ -88,7 +92,9 @@ def open_dataset(args, prefix: str = "", transforms=None, classes=None, required
         return None
     if coco is not None and voc is not None:
         raise ValueError(f"give {opt}coco or {opt}voc, not both")
-    errors = "drop" if getattr(args, "drop_bad", False) else "raise"
+    if drop_bad is None:
+        drop_bad = getattr(args, "drop_bad", False)
+    errors = "drop" if drop_bad else "raise"
     if coco is not None:
         if images is None:
             raise ValueError(f"{opt}coco needs {opt}images DIR (the folder of its images)")

@@ -18,8 +18,9 @@ the model.
 """
 
 from .cache import cache_path, code_fingerprint, run_digest
+from .config import TrainConfig
 from .distributed import DistInfo, dist_info, distributed_context
 from .schedule import lr_factor, make_optimizer
 
 __all__ = ["cache_path", "code_fingerprint", "run_digest", "DistInfo", "dist_info", "distributed_context",
-           "lr_factor", "make_optimizer"]
+           "lr_factor", "make_optimizer", "TrainConfig"]
