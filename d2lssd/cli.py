@@ -22,7 +22,7 @@ import argparse
 import importlib
 import sys
 
-__all__ = ["COMMANDS", "OneLineParser", "build_parser", "main", "nonneg_int", "positive_int", "unit_float"]
+__all__ = ["COMMANDS", "OneLineParser", "build_parser", "main", "nonneg_int", "positive_int", "run_reporting", "unit_float"]
 
 #: command name -> (module that implements it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -100,12 +100,30 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
+    return run_reporting(f"d2lssd {args.command}", module.run, args)
+
+
+def run_reporting(prog: str, command, args) -> int:
+    """Run ``command(args)`` and turn a failure into one line on stderr and an exit status.
+
+    Args:
+        prog: the name the messages start with, e.g. ``"d2lssd train"``.
+        command: a callable taking the parsed arguments and returning an
+            exit status (``None`` means 0).
+        args: the parsed arguments.
+
+    Returns:
+        ``command``'s status; 1 after ``ValueError``, ``FileNotFoundError``,
+        ``RuntimeError`` or ``OSError`` (``"PROG: error: <first line>"`` on
+        stderr, no traceback); 130 after ``KeyboardInterrupt``. Other
+        exceptions (bugs) propagate with their traceback.
+    """
     try:
-        return int(module.run(args) or 0)
+        return int(command(args) or 0)
     except KeyboardInterrupt:
-        print(f"d2lssd {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"d2lssd {args.command}: error: {msg}", file=sys.stderr)
+        print(f"{prog}: error: {msg}", file=sys.stderr)
         return 1

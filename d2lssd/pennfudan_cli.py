@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from ._io import atomic_write
-from .cli import OneLineParser, nonneg_int, positive_int, unit_float
+from .cli import OneLineParser, nonneg_int, positive_int, run_reporting, unit_float
 from .device import try_gpu
 from .engine.distributed import dist_info
 from .pennfudan import SCHEDULES, detect, evaluate, load_model, make_config, make_loaders, train
@@ -169,7 +169,7 @@ def _cmd_evaluate(a) -> int:
           f"AP50 {res['AP50']:.4f}, AP75 {res['AP75']:.4f}, COCO AP@[.5:.95] {res['AP']:.4f}", flush=True)
     if a.json is not None:
         data = {k: res[k] for k in ("AP50", "AP75", "AP", "num_images", "num_targets", "num_detections")}
-        data.update(recall=res["recall"].tolist(), precision=res["precision"].tolist(), data=src.kind,
+        data.update(recall=res["recall"].tolist(), pr_curve=res["pr_curve"].tolist(), data=src.kind,
                     checkpoint=str(a.checkpoint))
         text = json.dumps(data, indent=1, allow_nan=True).encode()
         atomic_write(a.json, lambda f: f.write(text))
@@ -209,15 +209,8 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     a = parser.parse_args(argv)
-    try:
-        return {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}[a.command](a)
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"{parser.prog} {a.command}: error: {msg}", file=sys.stderr)
-        return 1
+    command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}[a.command]
+    return run_reporting(f"{parser.prog} {a.command}", command, a)
 
 
 if __name__ == "__main__":
