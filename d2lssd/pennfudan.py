@@ -527,18 +527,19 @@ def evaluate(net: nn.Module, cfg: dict, val_iter=None, device=None) -> dict:
         device: default: the model's.
 
     Returns:
-        dict with ``AP50``, ``AP75``, ``AP`` (floats), ``recall`` (float
-        tensor ``(101,)``) and ``precision`` (float tensor ``(101,)``: the
-        interpolated precision at IoU 0.5 for the pedestrian class, the PR
-        curve ``precision`` vs ``recall``), ``num_images``, ``num_targets``,
-        ``num_detections``, plus ``detections`` / ``targets`` per image.
+        what :func:`d2lssd.mean_average_precision` returns (``AP50``,
+        ``AP75``, ``AP`` floats, ``recall`` ``(101,)``, ``precision``
+        ``(T, K, 101)``, ``num_images``, ``num_targets``, ``num_detections``),
+        plus ``pr_curve`` (float tensor ``(101,)``: ``precision[0, 0]``, the
+        interpolated precision at IoU 0.5 of the pedestrian class, to plot
+        against ``recall``; -1 without ground truth) and ``detections`` /
+        ``targets`` per image.
     """
     if val_iter is None:
         _, val_iter, _ = make_loaders(cfg, quiet=True)
     res = evaluate_ap(_unwrap(net), val_iter, device=device, semantics="paper")
     prec = res["precision"]
-    res["precision_all"] = prec
-    res["precision"] = prec[0, 0] if prec.dim() == 3 and prec.shape[1] > 0 else torch.full((101,), -1.0)
+    res["pr_curve"] = prec[0, 0] if prec.dim() == 3 and prec.shape[1] > 0 else torch.full((101,), -1.0)
     return res
 
 

@@ -218,7 +218,7 @@ def test_evaluate_reports_ap_and_pr_curve(trained, data, tmp_path, capsys):
     r = json.loads(js.read_text())
     assert r["num_images"] == 2 and r["num_targets"] >= 2 and r["data"] == "generated"
     assert 0.0 <= r["AP"] <= r["AP50"] <= 1.0
-    assert len(r["recall"]) == len(r["precision"]) == 101
+    assert len(r["recall"]) == len(r["pr_curve"]) == 101
 
 
 def test_predict_writes_images_and_json_in_original_pixels(trained, tmp_path, capsys):
