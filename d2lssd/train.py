@@ -235,12 +235,13 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
     def validate(m: nn.Module) -> dict:
         return evaluate_ssd(m, val_iter, device, use_amp, loss_fn, iou_threshold)
 
-    return fit(net, optimizer, train_iter, SSDBatchLoss(loss_fn, iou_threshold, device, use_amp, channels_last),
-               num_epochs, start_epoch=start_epoch, history=history,
+    batch_loss = SSDBatchLoss(loss_fn, iou_threshold, device, use_amp, channels_last)
+    checkpoints = Checkpoints(checkpoint_path, best_checkpoint_path, best_metric, checkpoint_extra)
+    return fit(net, optimizer, train_iter, batch_loss, num_epochs, start_epoch=start_epoch, history=history,
                validate=validate if val_iter is not None else None, scaler=scaler, lr_scheduler=lr_scheduler,
-               checkpoints=Checkpoints(checkpoint_path, best_checkpoint_path, best_metric, checkpoint_extra)
-               if is_main else None, epoch_callback=epoch_callback,
-               progress=Progress(mode, progress, num_epochs, device), distributed=distributed)
+               checkpoints=checkpoints if is_main else None,  # rank 0 alone writes
+               epoch_callback=epoch_callback, progress=Progress(mode, progress, num_epochs, device),
+               distributed=distributed)
 
 
 # --------------------------------------------------------------------------- prediction

@@ -31,6 +31,8 @@ def split_batch(batch, b: int) -> tuple[torch.Tensor, object]:
 
     Raises:
         ValueError: not a pair, or images that are not a tensor ``(B, C, H, W)``.
+
+    Source: ours (a clear message where unpacking would raise a bare TypeError).
     """
     try:
         X, Y = batch
@@ -43,7 +45,10 @@ def split_batch(batch, b: int) -> tuple[torch.Tensor, object]:
 
 
 def is_channels_last(net: nn.Module) -> bool:
-    """True if the model's first 4-D weight is stored channels last (``net.to(memory_format=...)``)."""
+    """True if the model's first 4-D weight is stored channels last (``net.to(memory_format=...)``).
+
+    False for a model without 4-D weights. Source: PyTorch's "Channels last memory format" tutorial.
+    """
     for p in net.parameters():
         if p.dim() == 4:
             return p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
@@ -51,13 +56,16 @@ def is_channels_last(net: nn.Module) -> bool:
 
 
 def to_input(X: torch.Tensor, device, channels_last: bool) -> torch.Tensor:
-    """Images ``(B, C, H, W)`` moved to ``device`` (non-blocking), channels last if asked; same dtype."""
+    """Images ``(B, C, H, W)`` moved to ``device`` (non-blocking), channels last if asked; same dtype and values.
+
+    Source: PyTorch's "Channels last memory format" tutorial.
+    """
     X = X.to(device, non_blocking=True)
     return X.contiguous(memory_format=torch.channels_last) if channels_last else X
 
 
 def net_device(net: nn.Module) -> torch.device:
-    """The device of ``net``'s first parameter (the CPU for a model without parameters)."""
+    """The device of ``net``'s first parameter (the CPU for a model without parameters). Source: ours."""
     p = next(iter(net.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
 

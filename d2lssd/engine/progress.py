@@ -47,6 +47,8 @@ def plot_mode(plot) -> str | None:
 
     Raises:
         ValueError: any other value.
+
+    Source: ours (the choice d2l makes by always plotting, made explicit).
     """
     if plot is False or plot is None:
         return None
@@ -58,7 +60,7 @@ def plot_mode(plot) -> str | None:
 
 
 def fmt(x: float, pct: bool = False) -> str:
-    """``x`` with 4 significant digits (or as a percentage with 2 decimals); ``"n/a"`` for None or NaN."""
+    """``x`` with 4 significant digits (or as a percentage with 2 decimals); ``"n/a"`` for None or NaN. Source: ours."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return f"{100 * x:.2f}%" if pct else f"{x:.4g}"
@@ -74,6 +76,8 @@ def epoch_line(r: dict, num_epochs: int, device) -> str:
 
     Raises:
         KeyError: a record without the train keys or ``throughput``.
+
+    Source: ours (d2l prints the loss, class error, box MAE and images/s at the end of training).
     """
     line = (f"epoch {r['epoch']}/{num_epochs}: train loss {fmt(r['train_loss'])}, "
             f"class err pos {fmt(r['train_class_error_pos'], True)} "
