@@ -18,6 +18,13 @@ What :func:`train_ssd` adds to d2l.ai §14.7.3.3:
   ``channels_last`` memory format (about 1.35x faster for TinySSD on a
   2-core AVX2 CPU) and a learning-rate scheduler stepped after every batch.
 
+:func:`train_ssd` is the chapters' entry point: it checks its arguments and
+sets the run up (device, optimizer, scaler, resume), then calls
+:func:`d2lssd.engine.fit`; the pieces of the loop (the step, one epoch, the
+evaluation pass, checkpoints, the display) live in :mod:`d2lssd.engine`,
+and the names that used to be defined here (:class:`History`, the
+checkpoint functions) are re-exported.
+
 Sources: d2l.ai §14.7.3 "Training" (``train`` loop, SGD with lr 0.2 and
 weight decay 5e-4) and §14.7.4 "Prediction" (``predict``); PyTorch AMP recipe
 (``torch.autocast``, ``torch.amp.GradScaler``).
@@ -25,10 +32,7 @@ weight decay 5e-4) and §14.7.4 "Prediction" (``predict``); PyTorch AMP recipe
 
 from __future__ import annotations
 
-import math
 import os
-import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -37,357 +41,25 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._io import atomic_write
 from .device import try_gpu
+from .engine.batch_loss import _CheckOnce, SSDBatchLoss, is_channels_last, net_device, to_input  # noqa: F401
+from .engine.checkpoint import (CHECKPOINT_FORMAT, Checkpoints, load_checkpoint, read_checkpoint, resume_training,
+                                save_checkpoint)
+from .engine.distributed import process_group_role, unwrap_model
+from .engine.history import History
+from .engine.loop import evaluate, fit
+from .engine.progress import LivePlot, Progress, in_notebook, plot_mode
 from .losses import ssd_loss
-from .matching import _multibox_target, check_labels, multibox_target
-from .metrics import Accumulator, _bbox_abs_counts, _class_error_counts
+from .metrics import mean_average_precision
 from .nms import multibox_detection, ssd_postprocess
 
 __all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint",
            "read_checkpoint"]
 
-CHECKPOINT_FORMAT = "d2lssd-checkpoint-v1"
-
-_METRICS = ("loss", "class_error_pos", "class_error_all", "bbox_mae_pos")
-
-
-class History:
-    """Per-epoch training record: a list of dicts, one per epoch, plus metadata.
-
-    Each record has the keys
-
-    * ``epoch`` (1-based), ``lr`` (learning rate of the first parameter group);
-    * ``train_loss``: mean per-image loss (see :func:`d2lssd.ssd_loss`);
-      ``train_class_error_pos``, ``train_class_error_all``: fractions in
-      [0, 1]; ``train_bbox_mae_pos``: offset units; all accumulated over the
-      whole epoch (sums divided once, not an average of batch averages) while
-      the weights change;
-    * ``val_loss``, ``val_class_error_pos``, ``val_class_error_all``,
-      ``val_bbox_mae_pos``: the same on the validation set after the epoch
-      (NaN without one);
-    * ``train_images``: images trained on; ``epoch_time_s``: wall time of the
-      training pass in seconds; ``throughput``: ``train_images /
-      epoch_time_s`` (images/s); ``val_time_s``.
-
-    ``history["train_loss"]`` gives the list over epochs (NaN where a record
-    lacks the key); ``len(history)`` the number of epochs; ``history.last``
-    the latest record; ``history.meta`` a dict (device, amp, optimizer).
-    :meth:`to_dict` / :meth:`from_dict` give plain Python data (what the
-    checkpoints store).
-
-    Source: ours (d2l's ``Animator`` keeps the same numbers only in a plot).
-    """
-
-    def __init__(self, records: list[dict] | None = None, meta: dict | None = None):
-        self.records = [dict(r) for r in (records or [])]
-        self.meta = dict(meta or {})
-
-    def append(self, record: dict) -> None:
-        self.records.append(dict(record))
-
-    def __getitem__(self, key: str) -> list:
-        return [r.get(key, math.nan) for r in self.records]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def keys(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for r in self.records:
-            seen.update(dict.fromkeys(r))
-        return list(seen)
-
-    @property
-    def last(self) -> dict:
-        return dict(self.records[-1]) if self.records else {}
-
-    def to_dict(self) -> dict:
-        return {"records": [dict(r) for r in self.records], "meta": dict(self.meta)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        return cls(d.get("records", []), d.get("meta", {}))
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, History) and _nan_eq(self.to_dict(), other.to_dict())
-
-    def __repr__(self) -> str:
-        return f"History({len(self)} epochs, keys={self.keys()})"
-
-
-def _nan_eq(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_nan_eq(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_nan_eq(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | None, epoch: int,
-                    history: History | None = None, **extra) -> None:
-    """Write a checkpoint atomically: to a temporary file in the same folder, then ``os.replace``.
-
-    An interrupted or failing write (full disk, Ctrl-C, an exception in
-    ``torch.save``) leaves the previous checkpoint at ``path`` intact and
-    removes the temporary file.
-
-    Args:
-        path: file to write (its folder is created if missing).
-        net: the model; its ``state_dict()`` is saved.
-        optimizer: its ``state_dict()`` is saved (or None).
-        epoch: number of completed epochs.
-        history: :class:`History` (stored as plain Python data).
-        **extra: more picklable entries (e.g. ``scaler`` state).
-
-    The file loads with ``torch.load(path, weights_only=True)``.
-
-    Source: ours; the write-then-rename pattern is the POSIX way to replace a
-    file atomically (``os.replace``).
-    """
-    path = Path(path)
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "epoch": int(epoch),
-        "model": net.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "history": (history or History()).to_dict(),
-        **extra,
-    }
-    atomic_write(path, lambda f: torch.save(state, f))
-
-
-def read_checkpoint(path, map_location="cpu") -> dict:
-    """The dict a :func:`save_checkpoint` file holds, read safely (``torch.load(weights_only=True)``).
-
-    Args:
-        path: the checkpoint file.
-        map_location: as in ``torch.load`` (default the CPU).
-
-    Returns:
-        the checkpoint dict: ``format``, ``model`` (state dict), ``optimizer``,
-        ``epoch``, ``history`` and the extra entries given to :func:`save_checkpoint`.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the file cannot be read (truncated, foreign) or is not a
-            d2lssd checkpoint; the message is one line.
-
-    Source: ours (PyTorch "Saving and loading a general checkpoint" recipe).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a d2lssd checkpoint (format {CHECKPOINT_FORMAT})")
-    return state
-
-
-def load_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    map_location=None) -> tuple[int, History, dict]:
-    """Load a checkpoint written by :func:`save_checkpoint` into ``net`` (and ``optimizer``).
-
-    Args:
-        path: the checkpoint file.
-        net: model with the same architecture; loaded in place (strict).
-        optimizer: optimizer over ``net``'s parameters, loaded in place if given.
-        map_location: as in ``torch.load`` (e.g. the training device).
-
-    Returns:
-        ``(epoch, history, state)``: completed epochs, the :class:`History`,
-        and the whole loaded dict (for extra entries).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the file is not a d2lssd checkpoint or cannot be read.
-        RuntimeError: the state dict does not fit ``net`` (from PyTorch).
-
-    Source: ours (PyTorch "Saving and loading a general checkpoint" recipe).
-    """
-    state = read_checkpoint(path, map_location)
-    net.load_state_dict(state["model"])
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    return int(state["epoch"]), History.from_dict(state.get("history") or {}), state
-
-
-# --------------------------------------------------------------------------- display
-
-
-def _in_notebook() -> bool:
-    """True inside a Jupyter/Colab kernel (not a terminal IPython, not plain Python)."""
-    ipython = sys.modules.get("IPython")  # not imported: certainly not in IPython
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    if shell is None:
-        return False
-    if "IPKernelApp" in getattr(shell, "config", {}):
-        return True
-    return type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _fmt(x: float, pct: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{100 * x:.2f}%" if pct else f"{x:.4g}"
-
-
-def _epoch_line(r: dict, num_epochs: int, device) -> str:
-    line = (f"epoch {r['epoch']}/{num_epochs}: train loss {_fmt(r['train_loss'])}, "
-            f"class err pos {_fmt(r['train_class_error_pos'], True)} "
-            f"(all {_fmt(r['train_class_error_all'], True)}), "
-            f"bbox MAE pos {_fmt(r['train_bbox_mae_pos'])}")
-    if not math.isnan(r.get("val_loss", math.nan)):
-        line += (f" | val loss {_fmt(r['val_loss'])}, class err pos {_fmt(r['val_class_error_pos'], True)} "
-                 f"(all {_fmt(r['val_class_error_all'], True)}), bbox MAE pos {_fmt(r['val_bbox_mae_pos'])}")
-    for key in ("val_AP50", "val_AP"):
-        if key in r:
-            line += f", {key[4:]} {_fmt(r[key])}"
-    line += f" | {r['throughput']:.1f} img/s on {device}"
-    return line
-
-
-class _LivePlot:
-    """Loss / class error / box MAE curves in a notebook, redrawn in place after each epoch."""
-
-    def __init__(self):
-        from IPython.display import display
-        from matplotlib.figure import Figure
-
-        self.fig = Figure(figsize=(11, 3.2), layout="constrained")
-        self.axes = self.fig.subplots(1, 3)
-        self.handle = display(self.fig, display_id=True)  # None outside IPython
-
-    def update(self, history: History, num_epochs: int) -> None:
-        ep = history["epoch"]
-        panels = [
-            ("loss (per image)", [("train_loss", "train", "-"), ("val_loss", "val", "-")]),
-            ("class error", [("train_class_error_pos", "train, positives", "-"),
-                             ("val_class_error_pos", "val, positives", "-"),
-                             ("train_class_error_all", "train, all anchors", ":"),
-                             ("val_class_error_all", "val, all anchors", ":")]),
-            ("bbox MAE, positives (offset units)", [("train_bbox_mae_pos", "train", "-"),
-                                                     ("val_bbox_mae_pos", "val", "-")]),
-        ]
-        for ax, (title, curves) in zip(self.axes, panels):
-            ax.clear()
-            for key, label, style in curves:
-                ys = history[key]
-                if not all(math.isnan(y) for y in ys):
-                    ax.plot(ep, ys, style, marker=".", label=label)
-            ax.set_title(title)
-            ax.set_xlabel("epoch")
-            ax.set_xlim(0.5, max(num_epochs, 1) + 0.5)
-            ax.grid(True, alpha=0.3)
-            if ax.lines:
-                ax.legend(fontsize="small")
-        if self.handle is not None:
-            self.handle.update(self.fig)
-
-
-# --------------------------------------------------------------------------- training
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _batch(batch, b: int):
-    try:
-        X, Y = batch
-    except (TypeError, ValueError):
-        raise ValueError(f"batch {b} must be a pair (images, labels), got {type(batch).__name__}") from None
-    if not isinstance(X, torch.Tensor) or X.dim() != 4:
-        raise ValueError(f"batch {b}: images must be a tensor (B, C, H, W), got "
-                         f"{tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__}")
-    return X, Y
-
-
-def _stats(loss_per_image, cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks) -> torch.Tensor:
-    """One tensor with the 8 sums of a batch (one device-to-host copy for all)."""
-    e_pos, n_pos, e_all, n_all = _class_error_counts(cls_preds, cls_labels)
-    err, n_mask, _ = _bbox_abs_counts(bbox_preds, bbox_labels, bbox_masks)
-    n = torch.tensor(float(loss_per_image.shape[0]), device=loss_per_image.device)
-    return torch.stack([loss_per_image.detach().sum().float(), n, e_pos.float(), n_pos.float(),
-                        e_all.float(), n_all.float(), err.float(), n_mask.float()])
-
-
-def _summary(acc: Accumulator) -> dict:
-    return {"loss": acc.ratio(0, 1), "class_error_pos": acc.ratio(2, 3),
-            "class_error_all": acc.ratio(4, 5), "bbox_mae_pos": acc.ratio(6, 7), "images": int(acc[1])}
-
-
-def _is_channels_last(net: nn.Module) -> bool:
-    """True if the model's first 4-D weight is stored channels last (``net.to(memory_format=...)``)."""
-    for p in net.parameters():
-        if p.dim() == 4:
-            return p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
-    return False
-
-
-def _to_input(X: torch.Tensor, device, channels_last: bool) -> torch.Tensor:
-    X = X.to(device, non_blocking=True)
-    return X.contiguous(memory_format=torch.channels_last) if channels_last else X
-
-
-class _CheckOnce:
-    """Targets and loss: checked on the first batch and whenever shapes change, unchecked otherwise.
-
-    The public :func:`d2lssd.multibox_target` and losses validate their
-    inputs, and each check that reads a value (NaN, label range, degenerate
-    boxes) is a host sync on a GPU: about ten per step. The model's anchors
-    and output shapes do not change from batch to batch, so after a batch
-    has passed the checks, batches of the same shapes, dtypes and device run
-    the unchecked twins (``_multibox_target`` and ``loss_fn.unchecked``,
-    which :func:`d2lssd.ssd_loss` and :class:`d2lssd.MultiBoxLoss` have; a
-    ``loss_fn`` without one is always called as it is). What still changes,
-    the labels, is checked on the host before it moves to the device
-    (:func:`d2lssd.matching.check_labels`, no device sync), and a NaN in the
-    model's outputs shows up in the loss, which the loop checks.
-    """
-
-    def __init__(self, loss_fn: Callable):
-        self.loss_fn = loss_fn
-        self.fast_loss = getattr(loss_fn, "unchecked", None)
-        self.seen = None
-
-    def __call__(self, anchors, Y, cls_preds, bbox_preds, iou_threshold):
-        key = tuple((tuple(t.shape), t.dtype, t.device) for t in (anchors, Y, cls_preds, bbox_preds))
-        if self.fast_loss is None or key != self.seen:
-            bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y, iou_threshold)
-            l = self.loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
-            self.seen = key  # only once the checks have passed
-        else:
-            anc = anchors if anchors.dim() == 3 else anchors[None]
-            bbox_labels, bbox_masks, cls_labels = _multibox_target(anc, Y, iou_threshold)
-            l = self.fast_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
-        return l, bbox_labels, bbox_masks, cls_labels
-
-
-def _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last=False, checker=None):
-    if checker is not None and isinstance(Y, torch.Tensor) and Y.device.type == "cpu":
-        check_labels(Y.float())  # on the host, before the copy: no device sync
-    X, Y = _to_input(X, device, channels_last), Y.to(device, non_blocking=True)
-    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-        anchors, cls_preds, bbox_preds = net(X)
-    cls_preds, bbox_preds = cls_preds.float(), bbox_preds.float().reshape(X.shape[0], -1)
-    if checker is None:
-        bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y.float(), iou_threshold)
-        l = loss_fn(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
-    else:
-        l, bbox_labels, bbox_masks, cls_labels = checker(anchors, Y.float(), cls_preds, bbox_preds, iou_threshold)
-    return l, _stats(l, cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+# Private names defined here before the engine existed, kept for the modules and tests that use them
+# (d2lssd.pennfudan imports _unwrap; _CheckOnce is imported above).
+_unwrap = unwrap_model
+_LivePlot, _in_notebook = LivePlot, in_notebook
 
 
 def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = False,
@@ -413,47 +85,9 @@ def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = F
 
     Source: ours; d2l.ai §14.7.3 for the quantities.
     """
-    device = torch.device(device) if device is not None else _net_device(net)
+    device = torch.device(device) if device is not None else net_device(net)
     use_amp = bool(amp) and device.type == "cuda"
-    was_training = net.training
-    channels_last = _is_channels_last(net)
-    net.eval()
-    acc = Accumulator(8)
-    checker = _CheckOnce(loss_fn)
-    _sync(device)
-    t0 = time.perf_counter()
-    try:
-        with torch.no_grad():
-            for b, batch in enumerate(data_iter):
-                X, Y = _batch(batch, b)
-                if X.shape[0] == 0:
-                    continue
-                _, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last,
-                                         checker)
-                acc.add(*stats.tolist())
-    finally:
-        net.train(was_training)
-    _sync(device)
-    return {**_summary(acc), "time_s": time.perf_counter() - t0}
-
-
-def _net_device(net: nn.Module) -> torch.device:
-    p = next(iter(net.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (else ``net``)."""
-    if isinstance(net, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        return net.module
-    return net
-
-
-def _len(it) -> int | None:
-    try:
-        return len(it)
-    except TypeError:
-        return None
+    return evaluate(net, data_iter, SSDBatchLoss(loss_fn, iou_threshold, device, use_amp, is_channels_last(net)))
 
 
 def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = None, num_epochs: int = 20,
@@ -564,28 +198,15 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
     Source: d2l.ai §14.7.3.3 (loop, optimizer and defaults); timing,
     metrics, checks and checkpoints are ours.
     """
-    if plot is False or plot is None:
-        mode = None
-    elif plot == "auto":
-        mode = "notebook" if _in_notebook() else "text"
-    elif plot in ("notebook", "text"):
-        mode = plot
-    else:
-        raise ValueError(f"plot must be 'auto', 'notebook', 'text', None or False, got {plot!r}")
+    mode = plot_mode(plot)
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path")
     if int(num_epochs) != num_epochs or num_epochs < 0:
         raise ValueError(f"num_epochs must be a non-negative integer, got {num_epochs}")
     num_epochs = int(num_epochs)
     device = torch.device(device) if device is not None else try_gpu()
-    import torch.distributed as dist
-
-    if distributed is None:
-        distributed = dist.is_available() and dist.is_initialized()
-    elif distributed and not (dist.is_available() and dist.is_initialized()):
-        raise ValueError("distributed=True needs an initialized torch.distributed process group")
-    is_main = (not distributed) or dist.get_rank() == 0
-    model = _unwrap(net)
+    distributed, is_main = process_group_role(distributed)
+    model = unwrap_model(net)
     if not is_main:
         mode, progress, val_iter, epoch_callback = None, False, None, None
     use_amp = bool(amp)
@@ -594,9 +215,9 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         use_amp = False
 
     net.to(device)
-    if channels_last and not _is_channels_last(model):
+    if channels_last and not is_channels_last(model):
         model.to(memory_format=torch.channels_last)
-    channels_last = _is_channels_last(model)
+    channels_last = is_channels_last(model)
     if optimizer is None:
         optimizer = torch.optim.SGD(net.parameters(), lr=lr, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
@@ -604,118 +225,23 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
                             "loss_fn": getattr(loss_fn, "__name__", repr(loss_fn)),
                             "channels_last": channels_last})
     if distributed:
-        history.meta["world_size"] = dist.get_world_size()
+        history.meta["world_size"] = torch.distributed.get_world_size()
     start_epoch = 0
     if resume and Path(checkpoint_path).is_file():
-        start_epoch, history, state = load_checkpoint(checkpoint_path, model, optimizer, map_location=device)
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if lr_scheduler is not None and state.get("lr_scheduler"):
-            lr_scheduler.load_state_dict(state["lr_scheduler"])
+        start_epoch, history = resume_training(checkpoint_path, model, optimizer, scaler, lr_scheduler,
+                                               map_location=device)
         history.meta.update(device=str(device), amp=use_amp)
 
-    from tqdm.auto import tqdm
+    def validate(m: nn.Module) -> dict:
+        return evaluate_ssd(m, val_iter, device, use_amp, loss_fn, iou_threshold)
 
-    plotter = _LivePlot() if mode == "notebook" and start_epoch < num_epochs else None
-    if plotter is not None and len(history):
-        plotter.update(history, num_epochs)
-    buffers = [b for b in model.buffers()]
-    sampler = getattr(train_iter, "sampler", None)
-    if start_epoch >= num_epochs and mode is not None:
-        # the checkpoint's file name only: the caller knows the folder, and a printed page should not show it
-        where = f"checkpoint {Path(checkpoint_path).name} already holds" if start_epoch else "num_epochs is"
-        print(f"{where} {start_epoch} epochs (num_epochs={num_epochs}): nothing to train", flush=True)
-
-    checker = _CheckOnce(loss_fn)  # checks the first batch and each change of shapes, see _CheckOnce
-    for epoch in range(start_epoch, num_epochs):
-        net.train()
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        acc = Accumulator(8)
-        # The bar is updated by hand, not by wrapping train_iter: a wrapped bar closes itself when the
-        # iterator ends and, on a fast epoch (under tqdm's mininterval), never draws its final count.
-        bar = tqdm(total=_len(train_iter), desc=f"epoch {epoch + 1}/{num_epochs}",
-                   unit="batch", leave=False, disable=not progress)
-        _sync(device)
-        t0 = time.perf_counter()
-        for b, batch in enumerate(train_iter):
-            X, Y = _batch(batch, b)
-            if X.shape[0] == 0:
-                warnings.warn(f"epoch {epoch + 1}, batch {b} is empty (B = 0): skipped", RuntimeWarning,
-                              stacklevel=2)
-                bar.update(1)
-                continue
-            saved = [t.detach().clone() for t in buffers]  # BatchNorm statistics, restored on a bad loss
-            l, stats = _forward_loss(net, X, Y, device, use_amp, loss_fn, iou_threshold, channels_last, checker)
-            if distributed:
-                dist.all_reduce(stats)  # sums over all processes: global metrics and NaN check
-            # The sync that reads the metrics and checks the loss; the matching's rounds,
-            # its positives and the hard-negative top-k size add a few small ones.
-            values = stats.tolist()
-            if not math.isfinite(values[0]):
-                with torch.no_grad():
-                    for t, s in zip(buffers, saved):
-                        t.copy_(s)
-                bar.close()
-                raise FloatingPointError(
-                    f"the loss is {values[0] / max(values[1], 1):g} at epoch {epoch + 1}, batch {b} "
-                    f"(epochs count from 1, batches from 0; {int(values[1])} images); stopped before "
-                    f"the optimizer step, the model "
-                    f"is unchanged by this batch. Look for NaN/inf in the images, a too-large learning "
-                    f"rate (lr={optimizer.param_groups[0]['lr']}), or try amp=False.")
-            optimizer.zero_grad(set_to_none=True)
-            loss = l.mean()
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            if lr_scheduler is not None:
-                lr_scheduler.step()
-            acc.add(*values)
-            if progress:
-                bar.set_postfix(loss=f"{acc.ratio(0, 1):.4g}",
-                                cls_err_pos=_fmt(acc.ratio(2, 3), True), refresh=False)
-                bar.update(1)
-        _sync(device)
-        train_time = time.perf_counter() - t0
-        bar.refresh()  # the epoch's last count and mean loss are drawn however fast the epoch was
-        bar.close()
-        train = _summary(acc)
-        if train["images"] == 0:
-            raise ValueError(f"train_iter gave no images in epoch {epoch + 1}")
-        val = (evaluate_ssd(model, val_iter, device, use_amp, loss_fn, iou_threshold) if val_iter is not None
-               else dict.fromkeys(_METRICS + ("time_s",), math.nan))
-        record = {"epoch": epoch + 1, "lr": float(optimizer.param_groups[0]["lr"])}
-        record.update({f"train_{k}": train[k] for k in _METRICS})
-        record.update({f"val_{k}": val[k] for k in _METRICS})
-        record.update(train_images=train["images"], epoch_time_s=train_time,
-                      throughput=train["images"] / train_time, val_time_s=val["time_s"])
-        if epoch_callback is not None:
-            record.update(epoch_callback(model, dict(record), history) or {})
-        previous = [v for v in history[best_metric] if isinstance(v, (int, float)) and math.isfinite(v)]
-        history.append(record)
-        if is_main and (checkpoint_path is not None or best_checkpoint_path is not None):
-            extra = dict(checkpoint_extra or {})
-            if scaler is not None:
-                extra["scaler"] = scaler.state_dict()
-            if lr_scheduler is not None:
-                extra["lr_scheduler"] = lr_scheduler.state_dict()
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, **extra)
-            value = record.get(best_metric, math.nan)
-            if (best_checkpoint_path is not None and isinstance(value, (int, float)) and math.isfinite(value)
-                    and (not previous or value > max(previous))):
-                save_checkpoint(best_checkpoint_path, model, optimizer, epoch + 1, history, **extra)
-        if mode == "text":
-            print(_epoch_line(record, num_epochs, device), flush=True)
-        elif plotter is not None:
-            plotter.update(history, num_epochs)
-    if mode == "notebook" and len(history):
-        print(_epoch_line(history.last, num_epochs, device), flush=True)
-    return history
+    batch_loss = SSDBatchLoss(loss_fn, iou_threshold, device, use_amp, channels_last)
+    checkpoints = Checkpoints(checkpoint_path, best_checkpoint_path, best_metric, checkpoint_extra)
+    return fit(net, optimizer, train_iter, batch_loss, num_epochs, start_epoch=start_epoch, history=history,
+               validate=validate if val_iter is not None else None, scaler=scaler, lr_scheduler=lr_scheduler,
+               checkpoints=checkpoints if is_main else None,  # rank 0 alone writes
+               epoch_callback=epoch_callback, progress=Progress(mode, progress, num_epochs, device),
+               distributed=distributed)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -773,14 +299,14 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
     if X.shape[0] == 0:
         return []
     if device is None:
-        device = _net_device(net)
+        device = net_device(net)
     else:
         device = torch.device(device)
         net.to(device)
     was_training = net.training
     net.eval()
     try:
-        anchors, cls_preds, bbox_preds = net(_to_input(X, device, _is_channels_last(net)))
+        anchors, cls_preds, bbox_preds = net(to_input(X, device, is_channels_last(net)))
     finally:
         net.train(was_training)
     cls_probs = F.softmax(cls_preds.float(), dim=2).permute(0, 2, 1)
@@ -821,8 +347,6 @@ def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshol
 
     Source: ours (COCO's protocol through pycocotools).
     """
-    from .metrics import mean_average_precision
-
     dets, targets = [], []
     for X, Y in data_iter:
         dets += predict(net, X, device=device, score_threshold=score_threshold, top_k=top_k,

@@ -1,17 +1,30 @@
-"""The engine's shared pieces: the schedule, the run cache and torchrun's environment."""
+"""The engine's pieces: the schedule, the run cache, torchrun's environment, and the training loop's parts
+(step, epoch, evaluation, fit, checkpoints, display) on TinySSD at 64x64 (milliseconds a step)."""
 
 from __future__ import annotations
 
+import ast
+import copy
 import math
+import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from d2lssd.engine import (cache_path, code_fingerprint, dist_info, distributed_context, lr_factor, make_optimizer,
-                           run_digest)
+import d2lssd.engine as engine
+from d2lssd.engine import (CHECKPOINT_FORMAT, Checkpoints, History, Progress, SSDBatchLoss, cache_path,
+                           code_fingerprint, dist_info, distributed_context, evaluate, fit, load_checkpoint, lr_factor,
+                           make_optimizer, process_group_role, read_checkpoint, resume_training, run_digest,
+                           train_one_epoch, train_step, unwrap_model)
+from d2lssd.engine.history import METRICS
+from d2lssd.engine.progress import plot_mode
 from d2lssd.engine.schedule import FINAL_FACTOR, WARMUP_START
+from d2lssd.losses import ssd_loss
+from d2lssd.matching import multibox_target
 
-from _helpers import lr_trace
+from _helpers import batches, lr_trace, new_net, synthetic
 
 
 def test_lr_factor_known_values():
@@ -103,3 +116,241 @@ def test_distributed_context_alone_starts_no_group(monkeypatch):
         monkeypatch.delenv(k, raising=False)
     with distributed_context("cpu") as info:
         assert not info.distributed and not torch.distributed.is_initialized()
+
+
+# --------------------------------------------------------------------------- the loop's pieces
+
+
+class _Recording(SSDBatchLoss):
+    """SSDBatchLoss that keeps every batch's stats (to add them up by hand)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stats = []
+
+    def __call__(self, net, X, Y):
+        l, s = super().__call__(net, X, Y)
+        self.stats.append(s.tolist())
+        return l, s
+
+
+class _Bar:
+    """What train_one_epoch does to a tqdm bar, recorded."""
+
+    def __init__(self):
+        self.n, self.postfix, self.events = 0, None, []
+
+    def update(self, k):
+        self.n += k
+
+    def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+        assert ordered_dict is None and refresh is False  # drawn lazily, by update / the final refresh
+        self.postfix = kwargs
+
+    def refresh(self):
+        self.events.append(("refresh", self.n))
+
+    def close(self):
+        self.events.append("close")
+
+
+def _ssd_loss(**kw):
+    return SSDBatchLoss(ssd_loss, 0.5, torch.device("cpu"), **kw)
+
+
+def _states_equal(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_train_step_equals_a_hand_written_d2l_step():
+    X, Y = synthetic(4)
+    hand, ours = new_net(), new_net()
+    opt_hand = torch.optim.SGD(hand.parameters(), lr=0.2, weight_decay=5e-4)
+    opt_ours = torch.optim.SGD(ours.parameters(), lr=0.2, weight_decay=5e-4)
+    hand.train()
+    anchors, cls_preds, bbox_preds = hand(X)
+    bbox_labels, bbox_masks, cls_labels = multibox_target(anchors, Y, 0.5)
+    l = ssd_loss(cls_preds, cls_labels, bbox_preds, bbox_labels, bbox_masks)
+    opt_hand.zero_grad()
+    l.mean().backward()
+    opt_hand.step()
+
+    values = train_step(ours.train(), X, Y, _ssd_loss(), opt_ours)
+    assert _states_equal(hand, ours)  # weights and BatchNorm statistics, to the bit
+    assert not _states_equal(ours, new_net())  # and it did step
+    assert len(values) == SSDBatchLoss.num_stats and values[1] == 4
+    assert values[0] == pytest.approx(l.sum().item(), rel=1e-6)
+
+
+def test_train_step_nan_guard_restores_buffers_and_steps_nothing():
+    X, Y = synthetic(4)
+    X[2, 1, 3, 3] = math.nan
+    net = new_net().train()
+    before = copy.deepcopy(net)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    with pytest.raises(FloatingPointError, match=r"epoch 3, batch 7 .*4 images\); stopped before the optimizer"):
+        train_step(net, X, Y, _ssd_loss(), opt, lr_scheduler=sched, epoch=2, batch=7)
+    assert _states_equal(net, before)  # the forward pass changed the running statistics; they are back
+    assert all(p.grad is None for p in net.parameters())  # no zero_grad, no backward
+    assert sched.last_epoch == 0 and opt.param_groups[0]["lr"] == 0.1
+
+
+def test_train_one_epoch_sums_the_steps_and_drives_the_bar_by_hand():
+    X, Y = synthetic(8)
+    data = [(X[:3], Y[:3]), (X[3:3], Y[3:3]), (X[3:6], Y[3:6]), (X[6:], Y[6:])]  # 3, empty, 3, 2 images
+    net = new_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.2, weight_decay=5e-4)
+    rec, bar = _Recording(ssd_loss, 0.5, torch.device("cpu")), _Bar()
+    with pytest.warns(RuntimeWarning, match="epoch 5, batch 1 is empty"):
+        out = train_one_epoch(net, data, rec, opt, 4, bar=bar)
+    sums = [sum(s[i] for s in rec.stats) for i in range(8)]
+    assert len(rec.stats) == 3 and out["images"] == 8 == sums[1]
+    # sums divided once over the epoch, not a mean of the batch means
+    assert out["loss"] == pytest.approx(sums[0] / sums[1])
+    assert out["class_error_pos"] == pytest.approx(sums[2] / sums[3])
+    assert out["class_error_all"] == pytest.approx(sums[4] / sums[5])
+    assert out["bbox_mae_pos"] == pytest.approx(sums[6] / sums[7])
+    assert out["time_s"] > 0
+    assert bar.n == 4 and bar.events == [("refresh", 4), "close"]  # the empty batch counts; one final refresh
+    assert bar.postfix == {"loss": f"{out['loss']:.4g}", "cls_err_pos": f"{100 * out['class_error_pos']:.2f}%"}
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="no images in epoch 1"):
+        train_one_epoch(net, data[1:2], rec, opt, 0)
+
+
+def test_fit_records_what_train_one_epoch_and_evaluate_measure(tmp_path):
+    data = batches(*synthetic(8), size=3)
+
+    def opt_of(net):
+        return torch.optim.SGD(net.parameters(), lr=0.2, weight_decay=5e-4)
+
+    by_hand = new_net()
+    train = train_one_epoch(by_hand, data, _ssd_loss(), opt_of(by_hand), 0)
+    val = evaluate(by_hand, data, _ssd_loss())
+    assert by_hand.training  # evaluate restores the mode
+
+    net, seen = new_net(), []
+
+    def validate(model):
+        seen.append(model)
+        return evaluate(model, data, _ssd_loss())
+
+    ck = Checkpoints(tmp_path / "last.pt")
+    h = fit(torch.nn.DataParallel(net), opt_of(net), data, _ssd_loss(), 1, validate=validate, checkpoints=ck)
+    assert seen == [net]  # validation sees the unwrapped model
+    assert _states_equal(net, by_hand)
+    r = h.last
+    assert r["epoch"] == 1 and r["lr"] == 0.2 and r["train_images"] == 8
+    for k in METRICS:
+        assert r[f"train_{k}"] == train[k] and r[f"val_{k}"] == val[k], k
+    assert r["throughput"] == pytest.approx(8 / r["epoch_time_s"])
+    epoch, h2, state = load_checkpoint(tmp_path / "last.pt", new_net(seed=4))
+    assert epoch == 1 and h2 == h and "scaler" not in state and "lr_scheduler" not in state
+
+
+def test_checkpoints_keep_the_best_write_atomically_and_resume(tmp_path, monkeypatch):
+    X, Y = synthetic(4)
+    net = new_net()
+    opt, sched = make_optimizer(net, "momentum", 0.1, total_steps=10)
+    train_step(net, X, Y, _ssd_loss(), opt, lr_scheduler=sched)  # momentum buffers and a scheduler step
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    ck = Checkpoints(last, best, "val_AP50", extra={"note": "hello"})
+    h, best_epochs = History(), []
+    for epoch, ap in enumerate([0.3, 0.2, math.nan, 0.5], 1):
+        previous = ck.best_so_far(h)
+        h.append({"epoch": epoch, "val_AP50": ap})
+        ck.save(net, opt, epoch, h, previous, lr_scheduler=sched)
+        best_epochs.append(read_checkpoint(best)["epoch"])
+    assert best_epochs == [1, 1, 1, 4]  # lower and NaN values never replace the best
+    state = read_checkpoint(last)
+    assert state["format"] == CHECKPOINT_FORMAT and state["epoch"] == 4 and state["note"] == "hello"
+    assert "lr_scheduler" in state and "scaler" not in state
+
+    net2 = new_net(seed=3)
+    opt2, sched2 = make_optimizer(net2, "momentum", 0.1, total_steps=10)
+    epoch, h2 = resume_training(last, net2, opt2, lr_scheduler=sched2)
+    assert epoch == 4 and h2 == h and _states_equal(net, net2)
+    assert sched2.last_epoch == sched.last_epoch == 1 and opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    m1, m2 = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert m1.keys() == m2.keys() and all(torch.equal(m1[k]["momentum_buffer"], m2[k]["momentum_buffer"]) for k in m1)
+
+    old = last.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    h.append({"epoch": 5, "val_AP50": 0.9})
+    with pytest.raises(OSError, match="disk full"):
+        ck.save(net, opt, 5, h, [0.3, 0.2, 0.5])
+    monkeypatch.undo()
+    assert last.read_bytes() == old and sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]
+    Checkpoints().save(net, opt, 1, h, [])  # no paths: nothing written
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "last.pt"]
+
+
+def test_progress_lines_and_modes(capsys, monkeypatch):
+    record = {"epoch": 1, "train_loss": 2.0, "train_class_error_pos": 0.5, "train_class_error_all": 0.01,
+              "train_bbox_mae_pos": 0.25, "val_loss": math.nan, "throughput": 12.34}
+    p = Progress("text", False, 3, "cpu")
+    p.start(History(), 0)
+    assert p.epoch_bar(0, [1, 2]) is None and p.plotter is None
+    p.epoch_end(record, History([record]))
+    p.start(History([record] * 3), 3, "/a/folder/run.pt")
+    p.finish(History([record]))  # text mode: nothing more at the end
+    assert capsys.readouterr().out.splitlines() == [
+        "epoch 1/3: train loss 2, class err pos 50.00% (all 1.00%), bbox MAE pos 0.25 | 12.3 img/s on cpu",
+        "checkpoint run.pt already holds 3 epochs (num_epochs=3): nothing to train"]
+    Progress(None, False, 3, "cpu").start(History(), 5)
+    assert capsys.readouterr().out == ""
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert [plot_mode(x) for x in ("auto", "text", "notebook", None, False)] == ["text", "text", "notebook", None, None]
+    with pytest.raises(ValueError, match="plot must be"):
+        plot_mode("browser")
+
+
+def test_unwrap_model_and_process_group_role():
+    net = torch.nn.Linear(2, 2)
+    assert unwrap_model(net) is net and unwrap_model(torch.nn.DataParallel(net)) is net
+    assert process_group_role(None) == (False, True) and process_group_role(False) == (False, True)
+    with pytest.raises(ValueError, match="process group"):
+        process_group_role(True)
+
+
+def test_train_py_re_exports_the_engines_objects():
+    import d2lssd.train as train
+
+    assert train.History is History and train.CHECKPOINT_FORMAT == CHECKPOINT_FORMAT
+    assert (train.save_checkpoint, train.load_checkpoint, train.read_checkpoint) == (
+        engine.save_checkpoint, engine.load_checkpoint, engine.read_checkpoint)
+    assert train._unwrap is unwrap_model and train._LivePlot is engine.LivePlot
+    assert train._CheckOnce is engine.batch_loss._CheckOnce
+
+
+def _imported_modules(node: ast.AST, package: str = "d2lssd.engine") -> list[str]:
+    """The absolute names an import statement may load (``from .. import train`` -> ``d2lssd``, ``d2lssd.train``)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        parts = package.split(".")
+        base = ".".join(parts[:len(parts) - node.level + 1]) if node.level else ""
+        mod = ".".join(x for x in (base, node.module or "") if x)
+        return [mod] + [f"{mod}.{a.name}" for a in node.names]
+    return []
+
+
+def test_the_engine_imports_neither_train_nor_matplotlib_at_module_level():
+    assert _imported_modules(ast.parse("from .. import train").body[0]) == ["d2lssd", "d2lssd.train"]
+    assert _imported_modules(ast.parse("from ..train import x").body[0])[0] == "d2lssd.train"
+    for path in sorted(Path(engine.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        top = set(tree.body)
+        for node in ast.walk(tree):
+            names = _imported_modules(node)
+            assert not any(n == "d2lssd.train" or n.startswith("d2lssd.train.") for n in names), \
+                f"{path.name}:{node.lineno} imports d2lssd.train"
+            if node in top:  # module level: no plotting library
+                assert not any(n.split(".")[0] in ("matplotlib", "IPython", "tqdm") for n in names), \
+                    f"{path.name}:{node.lineno}"

@@ -17,8 +17,9 @@ from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
-__all__ = ["DistInfo", "dist_info", "distributed_context"]
+__all__ = ["DistInfo", "dist_info", "distributed_context", "process_group_role", "unwrap_model"]
 
 
 class DistInfo(NamedTuple):
@@ -91,3 +92,50 @@ def distributed_context(device=None):
     finally:
         if started and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def process_group_role(distributed: bool | None = None) -> tuple[bool, bool]:
+    """Whether a trainer runs distributed, and whether this process is the main one (rank 0).
+
+    Args:
+        distributed: ``None``: distributed when a ``torch.distributed``
+            process group is initialized (e.g. under ``torchrun``, after
+            :func:`distributed_context`); ``True``: one must be; ``False``:
+            run alone even inside a group.
+
+    Returns:
+        ``(distributed, is_main)``; ``is_main`` is True when not distributed.
+
+    Raises:
+        ValueError: ``distributed=True`` without an initialized process group.
+
+    Source: torchvision ``references/detection/utils.py`` (``is_dist_avail_and_initialized``,
+    ``is_main_process``).
+    """
+    initialized = dist.is_available() and dist.is_initialized()
+    if distributed is None:
+        distributed = initialized
+    elif distributed and not initialized:
+        raise ValueError("distributed=True needs an initialized torch.distributed process group")
+    return bool(distributed), (not distributed) or dist.get_rank() == 0
+
+
+def unwrap_model(net: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` or ``DataParallel`` wrapper; any other module itself.
+
+    What a trainer saves, evaluates and hands to callbacks: the wrapper's
+    ``state_dict`` keys carry a ``module.`` prefix that the bare model's
+    lack, so checkpoints are written from (and loaded into) the unwrapped
+    model. Nothing is copied: the returned module shares the parameters.
+
+    Args:
+        net: any ``nn.Module``.
+
+    Returns:
+        ``net.module`` for a DDP / DataParallel wrapper (one level), else ``net``.
+
+    Source: torchvision ``references/detection/train.py`` (``model_without_ddp = model.module``).
+    """
+    if isinstance(net, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        return net.module
+    return net
