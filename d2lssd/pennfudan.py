@@ -73,13 +73,13 @@ from .data.common import DataSource, read_marker, shown
 from .data.pennfudan import PennFudanDataset, collate_ssd, obtain_pennfudan
 from .device import describe_device, try_gpu
 from .engine.cache import cache_path
-from .engine.distributed import distributed_context
+from .engine.distributed import distributed_context, unwrap_model
 from .engine.schedule import make_optimizer
 from .losses import MultiBoxLoss
 from .models import SSDResNet34
 from .photos import as_uint8_image, draw_detections
 from .transforms import SSDEvalTransform, SSDTrainTransform
-from .train import _unwrap, evaluate_ap, load_checkpoint, predict, read_checkpoint, train_ssd
+from .train import evaluate_ap, load_checkpoint, predict, read_checkpoint, train_ssd
 
 __all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
            "detect", "scale_boxes_to_pixels", "draw_detections", "freeze_batchnorm", "best_path",
@@ -458,7 +458,7 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
                   flush=True)
         if distributed:
             dist.barrier()
-        return _unwrap(model), history
+        return unwrap_model(model), history
 
 
 def _storable(cfg: dict) -> dict:
@@ -537,7 +537,7 @@ def evaluate(net: nn.Module, cfg: dict, val_iter=None, device=None) -> dict:
     """
     if val_iter is None:
         _, val_iter, _ = make_loaders(cfg, quiet=True)
-    res = evaluate_ap(_unwrap(net), val_iter, device=device, semantics="paper")
+    res = evaluate_ap(unwrap_model(net), val_iter, device=device, semantics="paper")
     prec = res["precision"]
     res["pr_curve"] = prec[0, 0] if prec.dim() == 3 and prec.shape[1] > 0 else torch.full((101,), -1.0)
     return res

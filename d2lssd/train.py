@@ -42,24 +42,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from .device import try_gpu
-from .engine.batch_loss import _CheckOnce, SSDBatchLoss, is_channels_last, net_device, to_input  # noqa: F401
+from .engine.batch_loss import SSDBatchLoss, is_channels_last, net_device, to_input
 from .engine.checkpoint import (CHECKPOINT_FORMAT, Checkpoints, load_checkpoint, read_checkpoint, resume_training,
                                 save_checkpoint)
 from .engine.distributed import process_group_role, unwrap_model
 from .engine.history import History
 from .engine.loop import evaluate, fit
-from .engine.progress import LivePlot, Progress, in_notebook, plot_mode
+from .engine.progress import Progress, plot_mode
 from .losses import ssd_loss
 from .metrics import mean_average_precision
 from .nms import multibox_detection, ssd_postprocess
 
 __all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint",
            "read_checkpoint"]
-
-# Private names defined here before the engine existed, kept for the modules and tests that use them
-# (d2lssd.pennfudan imports _unwrap; _CheckOnce is imported above).
-_unwrap = unwrap_model
-_LivePlot, _in_notebook = LivePlot, in_notebook
 
 
 def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = False,
@@ -103,7 +98,7 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
     ``loss_fn`` per image, mean over the batch, backward, optimizer step.
     The first batch (and any batch whose shapes differ from the last checked
     one) runs the checked public functions; the others run their unchecked
-    twins, with the labels still checked on the host (see ``_CheckOnce``).
+    twins, with the labels still checked on the host (see :class:`d2lssd.engine.batch_loss.SSDBatchLoss`).
 
     Args:
         net: model mapping images ``(B, 3, H, W)`` to ``(anchors (1, A, 4),

@@ -7,7 +7,8 @@ import torch
 
 import d2lssd
 
-from d2lssd.train import History, _LivePlot, load_checkpoint, predict, save_checkpoint, train_ssd
+from d2lssd.engine.progress import LivePlot, in_notebook
+from d2lssd.train import History, load_checkpoint, predict, save_checkpoint, train_ssd
 
 from _helpers import batches, new_net, quiet, synthetic
 
@@ -183,7 +184,7 @@ def test_live_plot_draws_the_curves(data, capsys):
                   "train_class_error_all": 0.01, "train_bbox_mae_pos": 2.0},
                  {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "train_class_error_pos": 0.5,
                   "train_class_error_all": 0.005, "train_bbox_mae_pos": 1.0}])
-    plot = _LivePlot()  # outside IPython, display() prints the figure's repr
+    plot = LivePlot()  # outside IPython, display() prints the figure's repr
     plot.update(h, num_epochs=5)
     loss_ax, cls_ax, box_ax = plot.axes
     assert len(loss_ax.lines) == 2 and len(cls_ax.lines) == 2 and len(box_ax.lines) == 1
@@ -259,8 +260,6 @@ def test_notebook_detection(monkeypatch):
     import sys
     import types
 
-    from d2lssd.train import _in_notebook
-
     class ZMQInteractiveShell:
         config = {}
 
@@ -269,9 +268,9 @@ def test_notebook_detection(monkeypatch):
 
     for shell, expect in [(None, False), (TerminalInteractiveShell(), False), (ZMQInteractiveShell(), True)]:
         monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda s=shell: s))
-        assert _in_notebook() is expect
+        assert in_notebook() is expect
     monkeypatch.delitem(sys.modules, "IPython")
-    assert _in_notebook() is False
+    assert in_notebook() is False
 
 
 def test_pick_schedule(monkeypatch):
