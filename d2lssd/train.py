@@ -73,8 +73,8 @@ def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = F
     ``channels_last`` in :func:`train_ssd`).
 
     Returns:
-        dict with ``loss`` (mean per-image loss), ``class_error_pos``,
-        ``class_error_all`` (fractions), ``bbox_mae_pos`` (offset units),
+        dict with ``loss`` (mean per-image loss), ``class_error_positive``,
+        ``class_error_all`` (fractions), ``bbox_mae_positive`` (offset units),
         ``images`` (count) and ``time_s``; NaN for a metric whose
         denominator is 0 (e.g. no images).
 

@@ -209,12 +209,12 @@ def test_train_one_epoch_sums_the_steps_and_drives_the_bar_by_hand():
     assert len(rec.stats) == 3 and out["images"] == 8 == sums[1]
     # sums divided once over the epoch, not a mean of the batch means
     assert out["loss"] == pytest.approx(sums[0] / sums[1])
-    assert out["class_error_pos"] == pytest.approx(sums[2] / sums[3])
+    assert out["class_error_positive"] == pytest.approx(sums[2] / sums[3])
     assert out["class_error_all"] == pytest.approx(sums[4] / sums[5])
-    assert out["bbox_mae_pos"] == pytest.approx(sums[6] / sums[7])
+    assert out["bbox_mae_positive"] == pytest.approx(sums[6] / sums[7])
     assert out["time_s"] > 0
     assert bar.n == 4 and bar.events == [("refresh", 4), "close"]  # the empty batch counts; one final refresh
-    assert bar.postfix == {"loss": f"{out['loss']:.4g}", "cls_err_pos": f"{100 * out['class_error_pos']:.2f}%"}
+    assert bar.postfix == {"loss": f"{out['loss']:.4g}", "cls_err_pos": f"{100 * out['class_error_positive']:.2f}%"}
     with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="no images in epoch 1"):
         train_one_epoch(net, data[1:2], rec, opt, 0)
 
@@ -292,8 +292,8 @@ def test_checkpoints_keep_the_best_write_atomically_and_resume(tmp_path, monkeyp
 
 
 def test_progress_lines_and_modes(capsys, monkeypatch):
-    record = {"epoch": 1, "train_loss": 2.0, "train_class_error_pos": 0.5, "train_class_error_all": 0.01,
-              "train_bbox_mae_pos": 0.25, "val_loss": math.nan, "throughput": 12.34}
+    record = {"epoch": 1, "train_loss": 2.0, "train_class_error_positive": 0.5, "train_class_error_all": 0.01,
+              "train_bbox_mae_positive": 0.25, "val_loss": math.nan, "throughput": 12.34}
     p = Progress("text", False, 3, "cpu")
     p.start(History(), 0)
     assert p.epoch_bar(0, [1, 2]) is None and p.plotter is None
@@ -354,3 +354,18 @@ def test_the_engine_imports_neither_train_nor_matplotlib_at_module_level():
             if node in top:  # module level: no plotting library
                 assert not any(n.split(".")[0] in ("matplotlib", "IPython", "tqdm") for n in names), \
                     f"{path.name}:{node.lineno}"
+
+
+def test_history_old_metric_names_still_read_with_a_warning():
+    from d2lssd.engine.history import DEPRECATED_KEYS
+
+    h = History([{"epoch": 1, "train_class_error_positive": 0.25, "val_bbox_mae_positive": 0.5}])
+    with pytest.warns(DeprecationWarning, match="train_class_error_positive"):
+        assert h["train_class_error_pos"] == [0.25]
+    with pytest.warns(DeprecationWarning):
+        assert h["val_bbox_mae_pos"] == [0.5]
+    # a checkpoint written before the rename reads back under the new names
+    old = History.from_dict({"records": [{"epoch": 1, "train_class_error_pos": 0.1, "val_bbox_mae_pos": 0.2}]})
+    assert old.records == [{"epoch": 1, "train_class_error_positive": 0.1, "val_bbox_mae_positive": 0.2}]
+    assert set(DEPRECATED_KEYS.values()) == {f"{s}_{m}" for s in ("train", "val")
+                                             for m in ("class_error_positive", "bbox_mae_positive")}

@@ -28,10 +28,10 @@ def test_loss_decreases_and_history_is_complete(data):
     assert isinstance(h, History) and len(h) == 3 and h["epoch"] == [1, 2, 3]
     loss = h["train_loss"]
     assert loss[-1] < loss[0] and all(math.isfinite(x) for x in loss)
-    for key in ("train_class_error_pos", "train_class_error_all", "val_class_error_pos",
+    for key in ("train_class_error_positive", "train_class_error_all", "val_class_error_positive",
                 "val_class_error_all"):
         assert all(0.0 <= x <= 1.0 for x in h[key]), key
-    assert all(x > 0 for x in h["train_bbox_mae_pos"] + h["val_bbox_mae_pos"] + h["val_loss"])
+    assert all(x > 0 for x in h["train_bbox_mae_positive"] + h["val_bbox_mae_positive"] + h["val_loss"])
     assert h.meta == {"device": "cpu", "amp": False, "optimizer": "SGD", "loss_fn": "ssd_loss", "channels_last": False}
     assert h["lr"] == [0.2] * 3
 
@@ -50,8 +50,8 @@ def test_images_without_objects_are_background_only():
     Y = torch.full((4, 2, 5), -1.0)  # only padding rows
     h = train_ssd(new_net(), [(X, Y)], [(X, Y)], num_epochs=1, **quiet())
     assert math.isfinite(h.last["train_loss"])
-    assert math.isnan(h.last["train_class_error_pos"])  # no positive anchors: undefined, not 0
-    assert math.isnan(h.last["val_bbox_mae_pos"])
+    assert math.isnan(h.last["train_class_error_positive"])  # no positive anchors: undefined, not 0
+    assert math.isnan(h.last["val_bbox_mae_positive"])
     assert 0 <= h.last["train_class_error_all"] <= 1
 
 
@@ -180,10 +180,10 @@ def test_plot_auto_outside_a_notebook_is_text_and_bad_plot_raises(capsys, data):
 
 
 def test_live_plot_draws_the_curves(data, capsys):
-    h = History([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_class_error_pos": 0.9,
-                  "train_class_error_all": 0.01, "train_bbox_mae_pos": 2.0},
-                 {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "train_class_error_pos": 0.5,
-                  "train_class_error_all": 0.005, "train_bbox_mae_pos": 1.0}])
+    h = History([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_class_error_positive": 0.9,
+                  "train_class_error_all": 0.01, "train_bbox_mae_positive": 2.0},
+                 {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7, "train_class_error_positive": 0.5,
+                  "train_class_error_all": 0.005, "train_bbox_mae_positive": 1.0}])
     plot = LivePlot()  # outside IPython, display() prints the figure's repr
     plot.update(h, num_epochs=5)
     loss_ax, cls_ax, box_ax = plot.axes

@@ -39,7 +39,7 @@ def run_one(recipe: str, schedule: str, seed: int, data, device) -> dict:
     out = d2lssd.train_recipe(recipe, schedule, seed=seed, data=data, device=device, cache=False, plot="text")
     last = out["history"].last
     return dict(recipe=recipe, seed=seed, AP50=out["ap"]["AP50"], AP=out["ap"]["AP"], AP75=out["ap"]["AP75"],
-                val_class_error_pos=last["val_class_error_pos"], val_bbox_mae_pos=last["val_bbox_mae_pos"],
+                val_class_error_positive=last["val_class_error_positive"], val_bbox_mae_positive=last["val_bbox_mae_positive"],
                 train_seconds=out["train_seconds"],
                 images_per_second=statistics.median(out["history"]["throughput"]),
                 history=out["history"].records)
@@ -64,7 +64,7 @@ def summarise(runs: list[dict]) -> dict:
     for recipe in dict.fromkeys(r["recipe"] for r in runs):
         rs = [r for r in runs if r["recipe"] == recipe]
         row = {"seeds": [r["seed"] for r in rs]}
-        for key in ("AP50", "AP", "val_class_error_pos", "val_bbox_mae_pos", "train_seconds"):
+        for key in ("AP50", "AP", "val_class_error_positive", "val_bbox_mae_positive", "train_seconds"):
             vals = [r[key] for r in rs]
             row[key] = dict(mean=statistics.fmean(vals), min=min(vals), max=max(vals),
                             std=statistics.pstdev(vals))

@@ -164,10 +164,10 @@ class SSDBatchLoss:
 
     @staticmethod
     def summary(acc: Accumulator) -> dict:
-        """The metrics of summed ``stats``: ``loss`` (per image), ``class_error_pos``, ``class_error_all``,
-        ``bbox_mae_pos`` (NaN where the count is 0) and ``images`` (int)."""
-        return {"loss": acc.ratio(0, 1), "class_error_pos": acc.ratio(2, 3),
-                "class_error_all": acc.ratio(4, 5), "bbox_mae_pos": acc.ratio(6, 7), "images": int(acc[1])}
+        """The metrics of summed ``stats``: ``loss`` (per image), ``class_error_positive``, ``class_error_all``,
+        ``bbox_mae_positive`` (NaN where the count is 0) and ``images`` (int)."""
+        return {"loss": acc.ratio(0, 1), "class_error_positive": acc.ratio(2, 3),
+                "class_error_all": acc.ratio(4, 5), "bbox_mae_positive": acc.ratio(6, 7), "images": int(acc[1])}
 
     @staticmethod
     def postfix(acc: Accumulator) -> dict:

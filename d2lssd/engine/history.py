@@ -6,11 +6,18 @@ Source: ours (d2l's ``Animator`` keeps the same numbers only in a plot).
 from __future__ import annotations
 
 import math
+import warnings
 
-__all__ = ["History", "METRICS", "epoch_record"]
+__all__ = ["History", "METRICS", "DEPRECATED_KEYS", "epoch_record"]
 
-#: The quantities measured on the training and the validation set, in the order of the records' keys.
-METRICS = ("loss", "class_error_pos", "class_error_all", "bbox_mae_pos")
+#: The quantities measured on the training and the validation set, in the order of the records' keys
+#: (named as the functions of :mod:`d2lssd.metrics` that compute them).
+METRICS = ("loss", "class_error_positive", "class_error_all", "bbox_mae_positive")
+
+#: Keys of releases before 0.2 (``*_class_error_pos``, ``*_bbox_mae_pos``), still accepted with a
+#: ``DeprecationWarning`` by ``history[key]`` and converted by :meth:`History.from_dict`.
+DEPRECATED_KEYS = {f"{split}_{old}": f"{split}_{new}" for split in ("train", "val")
+                   for old, new in (("class_error_pos", "class_error_positive"), ("bbox_mae_pos", "bbox_mae_positive"))}
 
 
 class History:
@@ -20,19 +27,20 @@ class History:
 
     * ``epoch`` (1-based), ``lr`` (learning rate of the first parameter group);
     * ``train_loss``: mean per-image loss (see :func:`d2lssd.ssd_loss`);
-      ``train_class_error_pos``, ``train_class_error_all``: fractions in
-      [0, 1]; ``train_bbox_mae_pos``: offset units; all accumulated over the
+      ``train_class_error_positive``, ``train_class_error_all``: fractions in
+      [0, 1]; ``train_bbox_mae_positive``: offset units; all accumulated over the
       whole epoch (sums divided once, not an average of batch averages) while
       the weights change;
-    * ``val_loss``, ``val_class_error_pos``, ``val_class_error_all``,
-      ``val_bbox_mae_pos``: the same on the validation set after the epoch
+    * ``val_loss``, ``val_class_error_positive``, ``val_class_error_all``,
+      ``val_bbox_mae_positive``: the same on the validation set after the epoch
       (NaN without one);
     * ``train_images``: images trained on; ``epoch_time_s``: wall time of the
       training pass in seconds; ``throughput``: ``train_images /
       epoch_time_s`` (images/s); ``val_time_s``.
 
     ``history["train_loss"]`` gives the list over epochs (NaN where a record
-    lacks the key); ``len(history)`` the number of epochs; ``history.last``
+    lacks the key; the old names ``train_class_error_pos`` ... of
+    :data:`DEPRECATED_KEYS` still work, with a ``DeprecationWarning``); ``len(history)`` the number of epochs; ``history.last``
     the latest record; ``history.meta`` a dict (device, amp, optimizer).
     :meth:`to_dict` / :meth:`from_dict` give plain Python data (what the
     checkpoints store). Two histories are equal when their records and meta
@@ -49,6 +57,10 @@ class History:
         self.records.append(dict(record))
 
     def __getitem__(self, key: str) -> list:
+        if key in DEPRECATED_KEYS:
+            warnings.warn(f"History key {key!r} is deprecated; use {DEPRECATED_KEYS[key]!r}", DeprecationWarning,
+                          stacklevel=2)
+            key = DEPRECATED_KEYS[key]
         return [r.get(key, math.nan) for r in self.records]
 
     def __len__(self) -> int:
@@ -69,7 +81,9 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls(d.get("records", []), d.get("meta", {}))
+        """The history of :meth:`to_dict`'s data; records with :data:`DEPRECATED_KEYS` get the new names."""
+        records = [{DEPRECATED_KEYS.get(k, k): v for k, v in r.items()} for r in d.get("records", [])]
+        return cls(records, d.get("meta", {}))
 
     def __eq__(self, other) -> bool:
         return isinstance(other, History) and _nan_eq(self.to_dict(), other.to_dict())

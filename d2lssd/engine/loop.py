@@ -166,7 +166,7 @@ def train_one_epoch(net: nn.Module, batches: Iterable, batch_loss, optimizer: to
 
     Returns:
         ``batch_loss.summary`` of the epoch's sums (for SSD: ``loss``,
-        ``class_error_pos``, ``class_error_all``, ``bbox_mae_pos``,
+        ``class_error_positive``, ``class_error_all``, ``bbox_mae_positive``,
         ``images``) and ``time_s``, the wall time of the whole pass (data
         loading included, synchronized on CUDA).
 

@@ -80,12 +80,12 @@ def epoch_line(r: dict, num_epochs: int, device) -> str:
     Source: ours (d2l prints the loss, class error, box MAE and images/s at the end of training).
     """
     line = (f"epoch {r['epoch']}/{num_epochs}: train loss {fmt(r['train_loss'])}, "
-            f"class err pos {fmt(r['train_class_error_pos'], True)} "
+            f"class err pos {fmt(r['train_class_error_positive'], True)} "
             f"(all {fmt(r['train_class_error_all'], True)}), "
-            f"bbox MAE pos {fmt(r['train_bbox_mae_pos'])}")
+            f"bbox MAE pos {fmt(r['train_bbox_mae_positive'])}")
     if not math.isnan(r.get("val_loss", math.nan)):
-        line += (f" | val loss {fmt(r['val_loss'])}, class err pos {fmt(r['val_class_error_pos'], True)} "
-                 f"(all {fmt(r['val_class_error_all'], True)}), bbox MAE pos {fmt(r['val_bbox_mae_pos'])}")
+        line += (f" | val loss {fmt(r['val_loss'])}, class err pos {fmt(r['val_class_error_positive'], True)} "
+                 f"(all {fmt(r['val_class_error_all'], True)}), bbox MAE pos {fmt(r['val_bbox_mae_positive'])}")
     for key in ("val_AP50", "val_AP"):
         if key in r:
             line += f", {key[4:]} {fmt(r[key])}"
@@ -121,12 +121,12 @@ class LivePlot:
         ep = history["epoch"]
         panels = [
             ("loss (per image)", [("train_loss", "train", "-"), ("val_loss", "val", "-")]),
-            ("class error", [("train_class_error_pos", "train, positives", "-"),
-                             ("val_class_error_pos", "val, positives", "-"),
+            ("class error", [("train_class_error_positive", "train, positives", "-"),
+                             ("val_class_error_positive", "val, positives", "-"),
                              ("train_class_error_all", "train, all anchors", ":"),
                              ("val_class_error_all", "val, all anchors", ":")]),
-            ("bbox MAE, positives (offset units)", [("train_bbox_mae_pos", "train", "-"),
-                                                     ("val_bbox_mae_pos", "val", "-")]),
+            ("bbox MAE, positives (offset units)", [("train_bbox_mae_positive", "train", "-"),
+                                                     ("val_bbox_mae_positive", "val", "-")]),
         ]
         for ax, (title, curves) in zip(self.axes, panels):
             ax.clear()
