@@ -70,9 +70,11 @@ from torch import nn
 
 from .boxes import scale_boxes_to_pixels
 from .data.common import DataSource, read_marker, shown
-from .data.pennfudan import PennFudanDataset, collate_ssd, obtain_pennfudan
+from .data.pennfudan import PennFudanDataset, obtain_pennfudan
 from .device import describe_device, try_gpu
 from .engine.cache import cache_path
+from .engine.checkpoint import best_path
+from .engine.data import detection_loaders
 from .engine.distributed import distributed_context, unwrap_model
 from .engine.schedule import make_optimizer
 from .losses import MultiBoxLoss
@@ -268,11 +270,9 @@ def _find_data(cfg: dict):
 def make_loaders(cfg: dict, rank: int = 0, world_size: int = 1, quiet: bool = False):
     """Training and validation loaders for ``cfg``, sharded for DDP.
 
-    The training loader uses a ``DistributedSampler(num_replicas=world_size,
-    rank=rank, shuffle=True, seed=cfg["seed"])`` also with one process, so
-    the global order of the images is the same for any number of processes
-    (rank ``r`` takes every ``world_size``-th index of one seeded
-    permutation, and epoch ``e`` uses the permutation of ``seed + e``).
+    The loaders are the engine's (:func:`d2lssd.engine.data.detection_loaders`:
+    a seeded ``DistributedSampler`` also with one process, so the global
+    order of the images is the same for any number of processes).
 
     Args:
         cfg: see :func:`make_config` (``data``: a Penn-Fudan folder with
@@ -304,14 +304,9 @@ def make_loaders(cfg: dict, rank: int = 0, world_size: int = 1, quiet: bool = Fa
         train_ds = torch.utils.data.Subset(train_ds, range(min(cfg["num_train"], len(train_ds))))
     if cfg["num_val"] is not None:
         val_ds = torch.utils.data.Subset(val_ds, range(min(cfg["num_val"], len(val_ds))))
-    sampler = torch.utils.data.DistributedSampler(train_ds, num_replicas=world_size, rank=rank, shuffle=True,
-                                                  seed=cfg["seed"])
-    # BatchNorm in training mode cannot normalize the 1x1 map of a one-image batch: drop such a last batch
-    drop_last = cfg["bn"] == "train" and len(sampler) % cfg["batch_size"] == 1 and len(sampler) > 1
-    train_iter = torch.utils.data.DataLoader(train_ds, cfg["batch_size"], sampler=sampler, drop_last=drop_last,
-                                             num_workers=cfg["workers"], collate_fn=collate_ssd)
-    val_iter = torch.utils.data.DataLoader(val_ds, cfg["batch_size"], shuffle=False, num_workers=cfg["workers"],
-                                           collate_fn=collate_ssd)
+    train_iter, val_iter = detection_loaders(train_ds, val_ds, cfg["batch_size"], seed=cfg["seed"], rank=rank,
+                                             world_size=world_size, workers=cfg["workers"],
+                                             drop_single_last=cfg["bn"] == "train")
     return train_iter, val_iter, data_source
 
 
@@ -353,15 +348,6 @@ def cached_checkpoint(cfg: dict, device=None, cache_dir=None) -> Path:
     settings = dict(cfg={k: v for k, v in _storable(cfg).items() if k != "workers"}, data=kind,
                     device=device.type)
     return cache_path(f"pennfudan-{cfg['schedule']}", settings, cache_dir)
-
-
-def best_path(checkpoint) -> Path:
-    """Where :func:`train` keeps the best checkpoint: ``run.pt`` -> ``run.best.pt`` (no suffix: ``.best.pt``).
-
-    Pure path arithmetic (nothing is read or checked). Source: ours.
-    """
-    p = Path(checkpoint)
-    return p.with_name(p.stem + ".best" + (p.suffix or ".pt"))
 
 
 def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progress: bool = True,

@@ -369,3 +369,44 @@ def test_history_old_metric_names_still_read_with_a_warning():
     assert old.records == [{"epoch": 1, "train_class_error_positive": 0.1, "val_bbox_mae_positive": 0.2}]
     assert set(DEPRECATED_KEYS.values()) == {f"{s}_{m}" for s in ("train", "val")
                                              for m in ("class_error_positive", "bbox_mae_positive")}
+
+
+class _Boxes(torch.utils.data.Dataset):
+    """n images of 8x8 whose one box encodes the index (x0 = i / 100 of the width)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        box = torch.tensor([[i * 8 / 100, 0.0, i * 8 / 100 + 1, 4.0]])
+        return torch.zeros(3, 8, 8), {"boxes": box, "labels": torch.tensor([0])}
+
+
+def _order(loader):
+    return [round(float(x) * 100) for _, Y in loader for x in Y[:, 0, 1]]
+
+
+def test_detection_loaders_shard_one_seeded_order():
+    one, _ = engine.detection_loaders(_Boxes(10), None, 2, seed=3)
+    shards = [engine.detection_loaders(_Boxes(10), None, 1, seed=3, rank=r, world_size=2)[0] for r in (0, 1)]
+    whole = _order(one)
+    assert sorted(whole) == list(range(10)) and whole != list(range(10))  # a permutation, shuffled
+    # rank r takes every world_size-th index of the same permutation
+    assert _order(shards[0]) == whole[0::2] and _order(shards[1]) == whole[1::2]
+    for loader in [one] + shards:
+        loader.sampler.set_epoch(1)
+    assert sorted(_order(one)) == list(range(10)) and _order(one) != whole  # another epoch, another order
+
+
+def test_detection_loaders_drop_a_single_image_last_batch_and_check_arguments():
+    train, val = engine.detection_loaders(_Boxes(5), _Boxes(3), 2)
+    assert [len(Y) for _, Y in train] == [2, 2] and [len(Y) for _, Y in val] == [2, 1]
+    kept, _ = engine.detection_loaders(_Boxes(5), None, 2, drop_single_last=False)
+    assert [len(Y) for _, Y in kept] == [2, 2, 1]
+    with pytest.raises(ValueError, match="batch_size"):
+        engine.detection_loaders(_Boxes(5), None, 0)
+    with pytest.raises(ValueError, match="workers"):
+        engine.detection_loaders(_Boxes(5), None, 2, workers=-1)

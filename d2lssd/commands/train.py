@@ -35,13 +35,13 @@ import argparse
 import torch
 
 from ..anchor_fit import dataset_boxes, fit_anchors
-from ..data.pennfudan import collate_ssd
 from ..device import describe_device
+from ..engine.checkpoint import best_path
 from ..engine.config import TrainConfig, add_config_arguments, config_from_args
+from ..engine.data import detection_loaders
 from ..engine.distributed import distributed_context
 from ..engine.schedule import make_optimizer
 from ..losses import MultiBoxLoss
-from ..pennfudan import best_path
 from ..train import evaluate_ap, train_ssd
 from ..transforms import SSDEvalTransform, SSDTrainTransform
 from .common import DEFAULT_SIZES, add_data_arguments, build_detector, open_dataset
@@ -103,19 +103,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loaders(config: TrainConfig, train, val, info):
-    """The training loader (a seeded ``DistributedSampler``) and the validation loader (``None`` without ``val``)."""
-    # one seeded DistributedSampler also for one process: the same global order for any number of processes
-    sampler = torch.utils.data.DistributedSampler(train, num_replicas=info.world_size, rank=info.rank,
-                                                  shuffle=True, seed=config.seed)
-    loader = torch.utils.data.DataLoader(train, config.batch_size, sampler=sampler, collate_fn=collate_ssd,
-                                         num_workers=config.workers,
-                                         drop_last=len(sampler) % config.batch_size == 1 and len(sampler) > 1)
-    val_loader = (torch.utils.data.DataLoader(val, config.batch_size, collate_fn=collate_ssd,
-                                              num_workers=config.workers) if val is not None else None)
-    return loader, val_loader
-
-
 def _train(config: TrainConfig, data, info) -> None:
     """Train on the data options ``data`` with ``config`` in this process (``info``: its torchrun place)."""
     size = config.size or DEFAULT_SIZES[config.model]
@@ -135,7 +122,8 @@ def _train(config: TrainConfig, data, info) -> None:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                           else None)
     torch.manual_seed(config.seed + 1000 * info.rank)  # different augmentations per process
-    loader, val_loader = _loaders(config, train, val, info)
+    loader, val_loader = detection_loaders(train, val, config.batch_size, seed=config.seed, rank=info.rank,
+                                           world_size=info.world_size, workers=config.workers)
     optimizer, scheduler = make_optimizer(model, "adamw", config.lr, config.weight_decay,
                                           total_steps=max(config.epochs * len(loader), 1), warmup=config.warmup)
 

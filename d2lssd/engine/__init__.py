@@ -13,6 +13,8 @@ Penn-Fudan project (:mod:`d2lssd.pennfudan`) and ``d2lssd train``:
 * :mod:`~d2lssd.engine.checkpoint`: atomic checkpoints, safe reading, resuming;
 * :mod:`~d2lssd.engine.progress`: the tqdm bar, the notebook's live plot,
   the printed epoch lines (matplotlib is imported only by the live plot);
+* :mod:`~d2lssd.engine.data`: the seeded, sharded training loader and the
+  validation loader;
 * :mod:`~d2lssd.engine.config`: :class:`TrainConfig`, the typed options of
   ``d2lssd train`` (checks, ``--help`` text, the checkpoint's record);
 * :mod:`~d2lssd.engine.schedule`: the optimizer and the per-step learning
@@ -33,8 +35,10 @@ the model.
 
 from .batch_loss import SSDBatchLoss
 from .cache import cache_path, code_fingerprint, run_digest
-from .checkpoint import CHECKPOINT_FORMAT, Checkpoints, load_checkpoint, read_checkpoint, resume_training, save_checkpoint
+from .checkpoint import (CHECKPOINT_FORMAT, Checkpoints, best_path, load_checkpoint, read_checkpoint, resume_training,
+                         save_checkpoint)
 from .config import TrainConfig
+from .data import detection_loaders
 from .distributed import DistInfo, dist_info, distributed_context, process_group_role, unwrap_model
 from .history import History
 from .loop import evaluate, fit, train_one_epoch, train_step
@@ -45,4 +49,4 @@ __all__ = ["cache_path", "code_fingerprint", "run_digest", "DistInfo", "dist_inf
            "process_group_role", "unwrap_model", "lr_factor", "make_optimizer", "History", "CHECKPOINT_FORMAT",
            "Checkpoints", "save_checkpoint", "read_checkpoint", "load_checkpoint", "resume_training",
            "SSDBatchLoss", "train_step", "train_one_epoch", "evaluate", "fit", "LivePlot", "Progress",
-           "TrainConfig"]
+           "TrainConfig", "best_path", "detection_loaders"]

@@ -24,8 +24,8 @@ from torch import nn
 from .._io import atomic_write
 from .history import History
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "read_checkpoint", "load_checkpoint", "resume_training",
-           "Checkpoints"]
+__all__ = ["CHECKPOINT_FORMAT", "best_path", "save_checkpoint", "read_checkpoint", "load_checkpoint",
+           "resume_training", "Checkpoints"]
 
 CHECKPOINT_FORMAT = "d2lssd-checkpoint-v1"
 
@@ -210,3 +210,13 @@ class Checkpoints:
         if (self.best_path is not None and isinstance(value, (int, float)) and math.isfinite(value)
                 and (not previous or value > max(previous))):
             save_checkpoint(self.best_path, net, optimizer, epoch, history, **extra)
+
+
+def best_path(checkpoint) -> Path:
+    """Where a run keeps its best checkpoint: ``run.pt`` -> ``run.best.pt`` (no suffix: ``.best.pt``).
+
+    Pure path arithmetic (nothing is read or checked); used by ``d2lssd train`` and
+    :func:`d2lssd.pennfudan.train`. Source: ours.
+    """
+    p = Path(checkpoint)
+    return p.with_name(p.stem + ".best" + (p.suffix or ".pt"))
