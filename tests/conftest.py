@@ -2,6 +2,8 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import urllib.error  # noqa: E402
+
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
@@ -19,3 +21,16 @@ def d2l():
     from d2l import torch as d2l_torch
 
     return d2l_torch
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Downloads fail as without a network (``URLError``), and the data settings are the defaults."""
+    from d2lssd.data import download as dl
+
+    def fail(url, timeout):
+        raise urllib.error.URLError("network disabled in the tests")
+
+    monkeypatch.setattr(dl, "_urlopen", fail)
+    monkeypatch.delenv("D2LSSD_OFFLINE", raising=False)
+    monkeypatch.delenv("D2LSSD_DATA", raising=False)

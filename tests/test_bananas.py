@@ -7,7 +7,6 @@ function that fails, and tests that want a "real" download serve a zip from a
 """
 
 import shutil
-import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -25,13 +24,8 @@ HEADER = "img_name,label,xmin,ymin,xmax,ymax"
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def fail(url, timeout):
-        raise urllib.error.URLError("network disabled in the tests")
-
-    monkeypatch.setattr(dl, "_urlopen", fail)
-    monkeypatch.delenv("D2LSSD_OFFLINE", raising=False)
-    monkeypatch.delenv("D2LSSD_DATA", raising=False)
+def _offline(no_network):
+    """Every test of this file runs with the network off (conftest.py's ``no_network``)."""
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ download test serves a zip from a ``file://`` URL.
 
 import hashlib
 import shutil
-import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -32,13 +31,8 @@ REAL_LINE = ('Bounding box for object 1 "PASpersonWalking" (Xmin, Ymin) - (Xmax,
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def fail(url, timeout):
-        raise urllib.error.URLError("network disabled in the tests")
-
-    monkeypatch.setattr(dl, "_urlopen", fail)
-    monkeypatch.delenv("D2LSSD_OFFLINE", raising=False)
-    monkeypatch.delenv("D2LSSD_DATA", raising=False)
+def _offline(no_network):
+    """Every test of this file runs with the network off (conftest.py's ``no_network``)."""
 
 
 @pytest.fixture(scope="module")

@@ -227,6 +227,39 @@ def _swapped_hint(real, declared) -> str:
     return ""
 
 
+def check_image_file(path: Path, declared, verify: bool, add, said: str) -> bool:
+    """Check one image file of a data set; report its problems with ``add(kind, message)``.
+
+    Args:
+        path: the image file.
+        declared: ``(width, height)`` the annotations declare, or ``None``
+            (not known or itself invalid: no size comparison).
+        verify: open the file (unreadable files, size mismatch); else only
+            check that it exists.
+        add: called as ``add(kind, message)`` for each problem found
+            (``missing_file``, ``unreadable_file``, ``size_mismatch``).
+        said: how the message names the declared size (``"declared"`` for
+            COCO, ``"<size> says"`` for VOC).
+
+    Returns:
+        True when a problem was found (the image is bad).
+    """
+    if not path.is_file():
+        add("missing_file", f"no file {path}")
+        return True
+    if not verify:
+        return False
+    real, why = _image_size(path, verify=True)
+    if real is None:
+        add("unreadable_file", f"{path} cannot be read as an image ({why})")
+        return True
+    if declared is not None and tuple(real) != tuple(declared):
+        add("size_mismatch", f"{said} {declared[0]}x{declared[1]} (width x height), the file is "
+                             f"{real[0]}x{real[1]}{_swapped_hint(real, declared)}")
+        return True
+    return False
+
+
 def read_coco_json(path) -> dict:
     """Read a COCO annotation file (``json.load``) and check that it is a COCO detection dict.
 
@@ -378,21 +411,8 @@ def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
                                 f"got width={w!r}, height={h!r}", src, iid, fshown, drops="image"))
             bad = True
         if isinstance(fname, str) and fname:
-            path = root / fname
-            if not path.is_file():
-                report._add(Problem("missing_file", f"no file {path}", src, iid, fshown, drops="image"))
-                bad = True
-            elif verify:
-                size, why = _image_size(path, verify=True)
-                if size is None:
-                    report._add(Problem("unreadable_file", f"{path} cannot be read as an image ({why})",
-                                        src, iid, fshown, drops="image"))
-                    bad = True
-                elif not bad and (size[0] != w or size[1] != h):
-                    report._add(Problem("size_mismatch", f"declared {w}x{h} (width x height), the file is "
-                                        f"{size[0]}x{size[1]}{_swapped_hint(size, (w, h))}", src, iid, fshown,
-                                        drops="image"))
-                    bad = True
+            add = (lambda kind, msg: report._add(Problem(kind, msg, src, iid, fshown, drops="image")))
+            bad |= check_image_file(root / fname, None if bad else (w, h), verify, add, "declared")
         if bad:
             report.bad_images.add(iid)
         valid_size = _is_number(w) and _is_number(h) and w > 0 and h > 0

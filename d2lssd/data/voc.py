@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from ._detection import DetectionDataset
-from .check import OUTSIDE_TOLERANCE, DataReport, Problem, _image_size, _is_number, _swapped_hint
+from .check import OUTSIDE_TOLERANCE, DataReport, Problem, _is_number, check_image_file
 
 __all__ = ["VOC_CLASSES", "VOCDataset", "check_voc", "read_voc_annotation", "voc_class_names"]
 
@@ -241,20 +241,8 @@ def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report:
         report._add(Problem("bad_image_size", f"<size> must give a positive width and height, got "
                             f"{ann['size_text']}", src, name, fname, drops="image"))
         bad_image, size = True, None
-    if not img_path.is_file():
-        report._add(Problem("missing_file", f"no file {img_path}", src, name, fname, drops="image"))
-        bad_image = True
-    elif verify_images:
-        real, why = _image_size(img_path, verify=True)
-        if real is None:
-            report._add(Problem("unreadable_file", f"{img_path} cannot be read as an image ({why})",
-                                src, name, fname, drops="image"))
-            bad_image = True
-        elif size is not None and tuple(real) != tuple(size):
-            report._add(Problem("size_mismatch", f"<size> says {size[0]}x{size[1]} (width x height), "
-                                f"the file is {real[0]}x{real[1]}{_swapped_hint(real, size)}", src, name,
-                                fname, drops="image"))
-            bad_image = True
+    add_image = (lambda kind, msg: report._add(Problem(kind, msg, src, name, fname, drops="image")))
+    bad_image |= check_image_file(img_path, size, verify_images, add_image, "<size> says")
     if bad_image:
         report.bad_images.add(name)
     for k, obj in enumerate(ann["objects"], start=1):
