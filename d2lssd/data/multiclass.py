@@ -4,7 +4,8 @@
 folder of JPEG photos and one COCO annotation file per split::
 
     ROOT/
-        images/00001.jpg ...     RGB JPEGs of varying size (about 290-380 x 250-320 px)
+        images/train_00001.jpg   RGB JPEGs of varying size (288-384 x 256-320 px),
+        images/val_00001.jpg     file names relative to images/
         train.json, val.json     COCO detection files (images, annotations, categories)
         GENERATED.txt            generator, version and seed
 
