@@ -55,21 +55,28 @@ def _threshold_above(t: float, dtype: torch.dtype) -> float:
     return float(tt)
 
 
-def _pair_over(ca: torch.Tensor, aa: torch.Tensor, cb: torch.Tensor, ab: torch.Tensor,
-               u: float) -> torch.Tensor:
-    """Bool "IoU >= u" of broadcast pairs; ``ca``/``cb`` are ``(4, ...)`` coordinates
-    (xmin, ymin, xmax, ymax rows) and ``aa``/``ab`` the areas. The arithmetic is
-    torchvision's, step for step, so the comparisons agree exactly."""
+def _pair_iou(ca: torch.Tensor, aa: torch.Tensor, cb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """IoU of broadcast pairs, a new float tensor; ``ca``/``cb`` are ``(4, ...)``
+    coordinates (xmin, ymin, xmax, ymax rows) and ``aa``/``ab`` the areas. The
+    arithmetic is torchvision's, step for step, so comparisons with it agree
+    exactly. Two zero-area boxes give NaN, which compares False (IoU 0)."""
     inter = torch.minimum(ca[2], cb[2]).sub_(torch.maximum(ca[0], cb[0])).clamp_(min=0)
     inter.mul_(torch.minimum(ca[3], cb[3]).sub_(torch.maximum(ca[1], cb[1])).clamp_(min=0))
-    return inter.div_((aa + ab).sub_(inter)) >= u  # NaN (two zero-area boxes) compares False: IoU 0
+    return inter.div_((aa + ab).sub_(inter))
 
 
-def _resolve_blocks(over: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def _pair_over(ca: torch.Tensor, aa: torch.Tensor, cb: torch.Tensor, ab: torch.Tensor,
+               u: float) -> torch.Tensor:
+    """Bool "IoU >= u" of broadcast pairs (arguments as :func:`_pair_iou`)."""
+    return _pair_iou(ca, aa, cb, ab) >= u
+
+
+def _resolve_blocks(over: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     """Greedy keep-masks of ``G`` blocks at once, boxes of each block in score order.
 
     ``over`` is bool ``(G, S, S)``, "IoU > t" (only ``j < i`` entries are used),
-    ``valid`` bool ``(G, S)`` (padding slots are False). ``keep[g, i]`` must
+    ``valid`` bool ``(G, S)`` (padding slots are False; ``None``: no padding,
+    all True). ``keep[g, i]`` must
     equal ``valid[g, i]`` and "no kept ``j < i`` with ``over[g, j, i]``".
     Starting from "keep all", one Jacobi sweep (one batched matrix product)
     fixes at least one more leading entry of every block, so the sweeps end at
@@ -80,41 +87,58 @@ def _resolve_blocks(over: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     dependence altogether; the block size bounds it, and all blocks of a
     round share the same sweeps.
     """
-    sup = torch.triu(over & valid[:, :, None] & valid[:, None, :], diagonal=1)
-    keep = valid.clone()
+    if valid is None:
+        sup = torch.triu(over, diagonal=1)
+        keep = torch.ones(over.shape[:2], dtype=torch.bool, device=over.device)
+    else:
+        sup = torch.triu(over & valid[:, :, None] & valid[:, None, :], diagonal=1)
+        keep = valid.clone()
     if not bool(sup.any()):
         return keep
     sup_f = sup.to(torch.float32)
     for _ in range(over.shape[1] + 1):  # bounded: converges in at most S sweeps
-        new = valid & (torch.bmm(keep.to(torch.float32)[:, None, :], sup_f)[:, 0] == 0)
+        new = torch.bmm(keep.to(torch.float32)[:, None, :], sup_f)[:, 0] == 0
+        if valid is not None:
+            new &= valid
         if torch.equal(new, keep):
             break
         keep = new
     return keep
 
 
-def _nms_sorted_one_group(coords: torch.Tensor, areas: torch.Tensor, alive: torch.Tensor,
-                          u: float) -> torch.Tensor:
-    """:func:`_nms_sorted` for one group: the same rounds without the bookkeeping of groups
-    (the block is the first ``_BLOCK`` survivors; three times faster on 5,000 boxes)."""
+def _nms_sorted_one_group(coords: torch.Tensor, areas: torch.Tensor, u: float) -> torch.Tensor:
+    """:func:`_nms_sorted` for one group: the same rounds without the bookkeeping of groups.
+
+    The survivors are kept compacted, their coordinates and areas in one
+    ``(5, n)`` tensor (so the block is its first ``_BLOCK`` columns and one
+    ``index_select`` a round drops the suppressed ones), and the rest is
+    compared with the block's kept boxes in a ``(kept, rest)`` layout: the IoU
+    tile is thresholded in place (1.0 / 0.0) and reduced with ``amax`` over
+    the kept boxes, which on the CPU costs a fraction of building a bool tile
+    and reducing it with ``any`` along its short rows (TinySSD's 5,151
+    proposals: 2.2 instead of 3.8 ms on one thread).
+    """
+    box = torch.cat((coords, areas[None]))  # (5, n): xmin, ymin, xmax, ymax, area of the survivors
+    pos = torch.arange(box.shape[1], device=box.device)  # their positions in the sorted boxes
     kept = []
-    for _ in range(alive.shape[0]):  # bounded: every round keeps at least one box
-        if not alive.numel():
+    for _ in range(box.shape[1]):  # bounded: every round keeps at least one box
+        blk = box[:, :_BLOCK]
+        over = _pair_over(blk[:4, :, None], blk[4, :, None], blk[:4, None, :], blk[4, None, :], u)
+        keep = _resolve_blocks(over[None], None)[0]
+        kept.append(pos[:_BLOCK][keep])
+        if box.shape[1] <= _BLOCK:
             break
-        blk, rest = alive[:_BLOCK], alive[_BLOCK:]
-        cb, ab = coords[:, blk], areas[blk]
-        over = _pair_over(cb[:, :, None], ab[:, None], cb[:, None, :], ab[None, :], u)
-        new = blk[_resolve_blocks(over[None], torch.ones((1, blk.shape[0]), dtype=torch.bool,
-                                                         device=blk.device))[0]]
-        kept.append(new)
-        if not rest.numel():
+        kb = blk[:, keep, None]  # (5, k, 1)
+        rest, pos = box[:, _BLOCK:, None].transpose(1, 2), pos[_BLOCK:]  # (5, 1, r)
+        step = max(1, _TILE // kb.shape[1])
+        hit = torch.cat([_pair_iou(kb[:4], kb[4], rest[:4, :, t:t + step], rest[4, :, t:t + step])
+                         .ge_(u).amax(dim=0)  # (kept, r) -> (r,): 1.0 where some kept box suppresses
+                         for t in range(0, rest.shape[2], step)])
+        live = (hit == 0).nonzero()[:, 0]
+        box, pos = rest[:, 0].index_select(1, live), pos.index_select(0, live)
+        if not pos.numel():
             break
-        kc, ka = coords[:, None, new], areas[None, new]
-        step = max(1, _TILE // max(1, new.shape[0]))
-        gone = [_pair_over(coords[:, r, None], areas[r, None], kc, ka, u).any(dim=1)
-                for r in rest.split(step)]
-        alive = rest[~torch.cat(gone)]
-    return torch.cat(kept) if kept else alive
+    return torch.cat(kept)
 
 
 def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> torch.Tensor:
@@ -135,9 +159,9 @@ def _nms_sorted(boxes: torch.Tensor, u: float, groups: torch.Tensor | None) -> t
     coords = b.t().contiguous()  # (4, N)
     areas = (coords[2] - coords[0]) * (coords[3] - coords[1])
     device = boxes.device
-    alive = torch.arange(n, device=device)
     if groups is None:
-        return _nms_sorted_one_group(coords, areas, alive, u)
+        return _nms_sorted_one_group(coords, areas, u)
+    alive = torch.arange(n, device=device)
     gid = torch.unique_consecutive(groups, return_inverse=True)[1]  # groups sorted: relabel 0 .. G-1
     kept = []
     for _ in range(n):  # bounded: every round keeps at least one box of each group alive
@@ -282,23 +306,34 @@ def _nms(boxes, scores, iou_threshold, groups=None, backend="auto"):
         return _nms_one_thread(boxes, scores, iou_threshold, groups, backend)
 
 
-def _nms_one_thread(boxes, scores, iou_threshold, groups, backend):
+def _nms_in_score_order(boxes, iou_threshold, groups, backend):
+    """Positions of the kept boxes, for ``boxes`` ``(N, 4)`` already in NMS order:
+    by descending score, equal scores by lower index (within each group; the
+    groups, ``(N,)`` or ``None``, may come in any order). Without groups, or
+    with one, the positions come out ascending (by descending score); with
+    several, grouped."""
     if groups is not None and groups.numel() and bool(groups.min() == groups.max()):
         groups = None  # one group (one image, one class): plain NMS gives the same result
-    order = torch.sort(scores, descending=True, stable=True).indices
+    by_group = None
     if groups is not None:
         # Group by group (then score): a group's boxes are contiguous, so each
         # block is compared only with the boxes of its own groups.
-        order = order[torch.sort(groups[order], stable=True).indices]
-    g = groups[order] if groups is not None else None
-    b = boxes[order]
-    if not b.shape[0]:
-        return order
-    if _use_torchvision(backend, b, g is None):
-        kept = order[_tv_nms_sorted(b, g, float(iou_threshold))]
+        by_group = torch.sort(groups, stable=True).indices
+        boxes, groups = boxes[by_group], groups[by_group]
+    if not boxes.shape[0]:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    if _use_torchvision(backend, boxes, groups is None):
+        kept = _tv_nms_sorted(boxes, groups, float(iou_threshold))
     else:
-        kept = order[_nms_sorted(b, _threshold_above(float(iou_threshold), _upcast_dtype(b)), g)]
-    if groups is not None:
+        kept = _nms_sorted(boxes, _threshold_above(float(iou_threshold), _upcast_dtype(boxes)), groups)
+    return kept if by_group is None else by_group[kept]
+
+
+def _nms_one_thread(boxes, scores, iou_threshold, groups, backend):
+    order = torch.sort(scores, descending=True, stable=True).indices
+    kept = order[_nms_in_score_order(boxes[order], iou_threshold,
+                                     None if groups is None else groups[order], backend)]
+    if groups is not None and kept.numel() > 1 and bool(groups.min() != groups.max()):
         # Back to one list by descending score, equal scores by lower index.
         kept = kept.sort().values
         kept = kept[torch.sort(scores[kept], descending=True, stable=True).indices]
@@ -463,24 +498,27 @@ def multibox_detection(cls_probs: torch.Tensor, offset_preds: torch.Tensor, anch
     K = A if top_k is None else min(A, int(top_k))
     device = cls_probs.device
 
-    with _one_cpu_thread(cls_probs.device):  # many small ops: see _one_cpu_thread
-        conf, class_id = cls_probs[:, 1:, :].max(dim=1)  # (B, A)
-        boxes = _decode(anc, offset_preds.reshape(B, A, 4).to(anc.dtype))  # (B, A, 4)
-        cand_b, cand_a = (conf >= pos_threshold).nonzero(as_tuple=True)
-        groups = cand_b if class_agnostic else cand_b * (cls_probs.shape[1] - 1) + class_id[cand_b, cand_a]
-        kept = _nms(boxes[cand_b, cand_a], conf[cand_b, cand_a], nms_threshold, groups, backend)
-        is_kept = torch.zeros((B, A), dtype=torch.bool, device=device)
-        is_kept[cand_b[kept], cand_a[kept]] = True
-        # Kept rows first, then the rest, each by descending score: sort by score,
-        # then stable-sort by "kept" (adding an offset to kept scores instead would
-        # lose the order of scores closer than float32 resolution near 2).
-        order = torch.sort(conf, dim=1, descending=True, stable=True).indices
-        by_kept = torch.sort(is_kept.gather(1, order).to(torch.uint8), dim=1, descending=True, stable=True)
-        order = order.gather(1, by_kept.indices)[:, :K]
-        cls_out = torch.where(is_kept, class_id, -1).gather(1, order)
-        out = torch.cat((cls_out[..., None].to(boxes.dtype), conf.gather(1, order)[..., None],
-                         boxes.gather(1, order[..., None].expand(-1, -1, 4))), dim=-1)
-        return out
+    # One thread (the decorator): many small ops, see _one_cpu_thread.
+    conf, class_id = cls_probs[:, 1:, :].max(dim=1)  # (B, A)
+    boxes = _decode(anc, offset_preds.reshape(B, A, 4).to(anc.dtype))  # (B, A, 4)
+    # One sort serves NMS and the output: each image's anchors by descending
+    # score, equal scores by lower index, which is NMS's order within a group.
+    sorted_conf, order = torch.sort(conf, dim=1, descending=True, stable=True)  # (B, A)
+    cand_b, cand_r = (sorted_conf >= pos_threshold).nonzero(as_tuple=True)  # by image, then rank
+    cand_a = order[cand_b, cand_r]
+    groups = cand_b if class_agnostic else cand_b * (cls_probs.shape[1] - 1) + class_id[cand_b, cand_a]
+    kept = _nms_in_score_order(boxes[cand_b, cand_a], nms_threshold, groups, backend)
+    is_kept = torch.zeros((B, A), dtype=torch.bool, device=device)  # by rank, as ``order``
+    is_kept[cand_b[kept], cand_r[kept]] = True
+    # Kept rows first, then the rest, each by descending score: stable-sort the
+    # score order by "kept" (adding an offset to kept scores instead would
+    # lose the order of scores closer than float32 resolution near 2).
+    by_kept = torch.sort(is_kept.to(torch.uint8), dim=1, descending=True, stable=True).indices
+    order = order.gather(1, by_kept)[:, :K]
+    first = torch.arange(order.shape[1], device=device) < is_kept.sum(dim=1, keepdim=True)  # kept rows
+    cls_out = torch.where(first, class_id.gather(1, order), -1)
+    return torch.cat((cls_out[..., None].to(boxes.dtype), conf.gather(1, order)[..., None],
+                      boxes.gather(1, order[..., None].expand(-1, -1, 4))), dim=-1)
 
 
 @_on_one_cpu_thread

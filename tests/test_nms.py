@@ -260,6 +260,53 @@ def test_multibox_detection_orders_nearly_equal_scores():
     assert out[0, :, 1].tolist() == sorted(p.tolist(), reverse=True)
 
 
+def _detections_by_hand(cls, off, anchors, nms_threshold, pos_threshold, class_agnostic, nms_fn):
+    """multibox_detection's documented output built row by row: per image, the candidates
+    through ``nms_fn(boxes, scores, groups)``, then kept rows and the rest, each by
+    descending score, equal scores by lower anchor index."""
+    B, _, A = cls.shape
+    conf, cid = cls[:, 1:].max(dim=1)
+    boxes = d2lssd.offset_inverse(anchors, off.reshape(B, A, 4))
+    out = []
+    for i in range(B):
+        sel = (conf[i] >= pos_threshold).nonzero().flatten()
+        groups = torch.zeros_like(cid[i, sel]) if class_agnostic else cid[i, sel]
+        kept = torch.zeros(A, dtype=torch.bool)
+        kept[sel[nms_fn(boxes[i, sel], conf[i, sel], groups, nms_threshold)]] = True
+        rows = sorted(range(A), key=lambda a: (not kept[a], -conf[i, a].item(), a))
+        cls_out = torch.where(kept, cid[i], -1)[rows]
+        out.append(torch.cat((cls_out[:, None].float(), conf[i, rows, None], boxes[i, rows]), dim=1))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_multibox_detection_on_tinyssd_sized_outputs_equals_the_rows_built_by_hand(agnostic):
+    # One image, one class, 5444 anchors (TinySSD at 256x256), every anchor a candidate:
+    # the one-group NMS path over several tiles and rounds, bit for bit (torch.equal).
+    cls, off, anchors = _random_outputs(1, 1, 5444, seed=21)
+    rank = torch.randperm(5444, generator=torch.Generator().manual_seed(21))
+    conf = 0.01 + 0.98 * (rank + 0.5) / 5444  # distinct (no ties: torchvision's order is ours), >= 0.01
+    cls = torch.stack((1 - conf, conf))[None]
+    assert torch.unique(conf).numel() == conf.numel()
+    out = d2lssd.multibox_detection(cls, off, anchors, class_agnostic=agnostic)
+    want = _detections_by_hand(cls, off, anchors, 0.5, 0.009999999, agnostic,
+                               lambda b, s, g, t: ops.batched_nms(b, s, g, t))
+    assert int((out[0, :, 0] >= 0).sum()) > 3 * 64  # several rounds of 64-box blocks
+    assert torch.equal(out, want)
+
+
+@pytest.mark.parametrize("b, q", [(1, 1), (3, 1), (2, 3)])
+def test_multibox_detection_with_tied_scores_equals_the_rows_built_by_hand(b, q):
+    # Scores rounded to 1/20: many ties, which NMS and the rows take by lower anchor index.
+    cls, off, anchors = _random_outputs(b, q, 700, seed=5 + q)
+    cls = (cls * 20).round() / 20
+    for agnostic in (False, True):
+        out = d2lssd.multibox_detection(cls, off, anchors, 0.45, 0.05, class_agnostic=agnostic)
+        want = _detections_by_hand(cls, off, anchors, 0.45, 0.05, agnostic,
+                                   lambda bx, s, g, t: d2lssd.batched_nms(bx, s, g, t, backend="d2lssd"))
+        assert torch.equal(out, want)
+
+
 # --- integer input: promoted to the default float dtype ------------------------------------
 
 def _integer_boxes(n, seed, high=300):
