@@ -121,9 +121,9 @@ def level_shapes(model: torch.nn.Module, image_size) -> list[tuple[int, int]]:
     """``(h, w)`` of each feature map that ``model`` puts anchors on, for inputs of ``image_size``.
 
     Args:
-        model: a :class:`d2lssd.TinySSD` (blocks ``blk_0 ..``) or
-            :class:`d2lssd.SSDResNet34` (``features``), or any module with a
-            ``features(X) -> list of maps`` method.
+        model: an SSD of the package (:class:`d2lssd.models.SSDBase`:
+            ``feature_maps(X)``), or any module with a ``features(X) -> list
+            of maps`` method or d2l's blocks ``blk_0 ..``.
         image_size: ``int`` (square) or ``(height, width)`` in pixels.
 
     Returns:
@@ -142,7 +142,9 @@ def level_shapes(model: torch.nn.Module, image_size) -> list[tuple[int, int]]:
     model.eval()
     try:
         with torch.no_grad():
-            if hasattr(model, "features"):
+            if hasattr(model, "feature_maps"):  # every d2lssd.models.SSDBase, registered or not
+                maps = model.feature_maps(x)
+            elif hasattr(model, "features"):
                 maps = model.features(x)
             elif hasattr(model, "NUM_LEVELS") and hasattr(model, "blk_0"):
                 maps = []
@@ -249,15 +251,18 @@ class AnchorFit:
 
 
 def _model_layout(model, num_classes: int = 1):
-    from .models import SSDResNet34, TinySSD
+    from .models.registry import MODELS, build_model
 
     if isinstance(model, str):
-        names = {"tinyssd": TinySSD, "resnet34": SSDResNet34, "ssdresnet34": SSDResNet34}
-        if model.lower() not in names:
-            raise ValueError(f"model must be a model, a model class or one of {sorted(names)}, got {model!r}")
-        model = names[model.lower()]
+        if model.lower() not in MODELS:
+            raise ValueError(f"model must be a model, a model class or one of {sorted(MODELS)} (the model "
+                             f"registry), got {model!r}")
+        model = build_model(model.lower(), num_classes)
     if isinstance(model, type):
-        model = model(num_classes, pretrained=False) if model is SSDResNet34 else model(num_classes)
+        names = [e.name for e in MODELS.values() if e.model_class is model]
+        if not names:
+            raise ValueError(f"{model.__name__} is not a registered model (d2lssd.models.register_model)")
+        model = build_model(names[0], num_classes)
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "sizes") or not hasattr(model, "ratios"):
         raise ValueError(f"model must be an SSD model of d2lssd (with .sizes and .ratios), got {type(model).__name__}")
     return model

@@ -22,7 +22,7 @@ import argparse
 import importlib
 import sys
 
-__all__ = ["COMMANDS", "OneLineParser", "build_parser", "main", "nonneg_int", "positive_int", "run_reporting", "unit_float"]
+__all__ = ["COMMANDS", "OneLineParser", "build_parser", "main", "run_reporting"]
 
 #: command name -> (module that implements it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,36 +39,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def nonneg_int(text: str) -> int:
-    """argparse ``type=``: an integer >= 0, else ``ArgumentTypeError`` (a one-line exit-2 error)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def positive_int(text: str) -> int:
-    """argparse ``type=``: an integer >= 1, else ``ArgumentTypeError``."""
-    v = nonneg_int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
-
-
-def unit_float(text: str) -> float:
-    """argparse ``type=``: a number in [0, 1], else ``ArgumentTypeError``."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {v}")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 
 from ._io import atomic_write
-from .cli import OneLineParser, nonneg_int, positive_int, run_reporting, unit_float
+from .argtypes import nonneg_int, positive_int, unit_float
+from .cli import OneLineParser, run_reporting
 from .device import try_gpu
 from .engine.distributed import dist_info
 from .pennfudan import SCHEDULES, detect, evaluate, load_model, make_config, make_loaders, train

@@ -12,7 +12,7 @@ import torch
 
 from d2lssd.cli import OneLineParser, main
 from d2lssd.commands import train as train_command
-from d2lssd.commands.common import MODELS
+from d2lssd.models.registry import MODELS
 from d2lssd.engine import TrainConfig
 from d2lssd.engine.config import add_config_arguments, config_from_args
 from d2lssd.train import read_checkpoint, save_checkpoint
@@ -76,8 +76,11 @@ def test_every_field_has_help_text_and_appears_in_train_help(capsys):
             assert f"(default:{f.default})" in out, name
 
 
-def test_model_choices_are_the_commands_models():
-    assert set(get_args(get_type_hints(TrainConfig)["model"])) == set(MODELS)
+def test_model_names_are_the_registry_s():
+    for name in MODELS:
+        assert TrainConfig(checkpoint="x.pt", model=name).model == name
+    with pytest.raises(ValueError, match="model: expected one of .*resnet34.*tinyssd.*the model registry"):
+        TrainConfig(checkpoint="x.pt", model="vgg16")
 
 
 #: one bad value per field (every field is checked)
@@ -110,7 +113,7 @@ def test_the_messages_say_what_was_expected():
         TrainConfig(checkpoint="run.pt", epochs=0)
     with pytest.raises(ValueError, match=r"^warmup: expected a number in \[0, 1\), got 1.0$"):
         TrainConfig(checkpoint="run.pt", warmup=1.0)
-    with pytest.raises(ValueError, match=r"^model: expected one of tinyssd, resnet34, got 'vgg16'$"):
+    with pytest.raises(ValueError, match=r"^model: expected one of resnet34, tinyssd \(the model registry\), got 'vgg16'$"):
         TrainConfig(checkpoint="run.pt", model="vgg16")
 
 

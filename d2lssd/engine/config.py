@@ -19,7 +19,7 @@ in a checkpoint come from one place::
 options. A field's ``metadata`` may hold, besides ``help``:
 
 * ``type``: the argparse ``type=`` that parses and checks the option's text
-  (:func:`d2lssd.cli.positive_int` ...); the same function checks a value
+  (:func:`d2lssd.argtypes.positive_int` ...); the same function checks a value
   given from Python (on its ``str``), so both reject the same values with the
   same words;
 * ``option``: the option's name when it is not the field's (``fit_anchors``
@@ -48,7 +48,7 @@ from typing import Any, Callable, Literal, Mapping, Union, get_args, get_origin,
 
 import torch
 
-from ..cli import nonneg_int, positive_int
+from ..argtypes import nonneg_int, positive_int
 
 __all__ = ["TrainConfig", "add_config_arguments", "config_from_args", "validate_config", "DROP_BAD_HELP"]
 
@@ -87,6 +87,16 @@ def _device(text: str) -> str:
     return text
 
 
+def _registered_model(text: str) -> str:
+    """An argparse ``type=``: the name of a model in :data:`d2lssd.models.registry.MODELS`."""
+    from ..models.registry import MODELS
+
+    if text not in MODELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(sorted(MODELS))} (the model registry), "
+                                         f"got {text!r}")
+    return text
+
+
 def _opt(text: str, **more) -> dict:
     """A field's metadata: its help text and the optional ``type``, ``option``, ``metavar``, ``off``."""
     return {"help": text, **more}
@@ -113,9 +123,12 @@ class TrainConfig:
     checkpoint: str = field(metadata=_opt("where to write the checkpoint (the best by validation AP50: "
                                           "NAME.best.pt next to it)", metavar="PATH"))
     resume: bool = field(default=False, metadata=_opt("continue from --checkpoint if it exists"))
-    model: Literal["tinyssd", "resnet34"] = field(default="tinyssd", metadata=_opt("the SSD"))
+    model: str = field(default="tinyssd", metadata=_opt(
+        "the SSD: a name of the model registry (d2lssd.models.registry: tinyssd, resnet34, and any "
+        "registered since)", type=_registered_model, metavar="NAME"))
     size: int | None = field(default=None, metadata=_opt(
-        "square input side in pixels (default: 256 for tinyssd, 300 for resnet34)", type=positive_int, metavar="PX"))
+        "square input side in pixels (default: the registry's, 256 for tinyssd, 300 for resnet34)",
+        type=positive_int, metavar="PX"))
     pretrained: bool = field(default=False, metadata=_opt("resnet34: start from ImageNet weights"))
     epochs: int = field(default=20, metadata=_opt("epochs", type=positive_int))
     batch_size: int = field(default=8, metadata=_opt("images per batch (per process under torchrun)",
