@@ -51,214 +51,14 @@ GUIDE (section 7).
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from .report import OUTSIDE_TOLERANCE, DataReport, Problem, check_image_file, is_int_id, is_number
+from .voc import check_voc
+
 __all__ = ["Problem", "DataReport", "check_coco", "check_dataset", "read_coco_json", "add_arguments", "run"]
-
-#: Tolerance of the "outside the image" check, in pixels.
-OUTSIDE_TOLERANCE = 1.0
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One fault of a data set.
-
-    Attributes:
-        kind: one of the kinds of the module docstring (e.g. ``"bad_box"``).
-        message: what is wrong, with the offending values.
-        source: the file the fault is in (annotation JSON or VOC XML), as shown.
-        image: the image's id (COCO) or name (VOC), or ``None``.
-        image_file: the image's file name as declared, or ``None``.
-        annotation: the annotation's id (COCO) or 1-based object number (VOC), or ``None``.
-        fatal: cannot be dropped (see the module docstring).
-        drops: ``"annotation"``, ``"image"`` or ``None``: what ``errors="drop"`` removes.
-    """
-
-    kind: str
-    message: str
-    source: str = ""
-    image: object = None
-    image_file: str | None = None
-    annotation: object = None
-    fatal: bool = False
-    drops: str | None = None
-
-    def line(self) -> str:
-        """The report line: ``source: image ID 'FILE', annotation ID: kind: message``."""
-        where = []
-        if self.image is not None or self.image_file is not None:
-            img = "image"
-            if self.image is not None:
-                img += f" {self.image}"
-            if self.image_file is not None:
-                img += f" {self.image_file!r}"
-            where.append(img)
-        if self.annotation is not None:
-            where.append(f"annotation {self.annotation}")
-        head = f"{self.source}: " if self.source else ""
-        return f"{head}{', '.join(where) + ': ' if where else ''}{self.kind}: {self.message}"
-
-    def __str__(self) -> str:
-        return self.line()
-
-
-@dataclass
-class DataReport:
-    """The result of a check: every problem found, and what dropping them would remove.
-
-    Attributes:
-        source: the checked file or folder, as shown.
-        format: ``"coco"`` or ``"voc"``.
-        problems: list of :class:`Problem` in the order found.
-        num_images, num_annotations: entries in the data (as declared, before any drop).
-        bad_images: ids (COCO) or names (VOC) of the images that ``errors="drop"`` removes.
-        bad_annotations: the annotations that ``errors="drop"`` removes: COCO: positions in
-            ``data["annotations"]`` (a duplicate id cannot name one of its copies); VOC:
-            ``(image name, 1-based object number)``. Annotations of dropped images are not listed.
-        data: the parsed COCO dict (``None`` for VOC or unreadable JSON); the readers reuse it.
-    """
-
-    source: str
-    format: str
-    problems: list = field(default_factory=list)
-    num_images: int = 0
-    num_annotations: int = 0
-    bad_images: set = field(default_factory=set)
-    bad_annotations: set = field(default_factory=set)
-    data: dict | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        """``True`` when no problem was found."""
-        return not self.problems
-
-    @property
-    def fatal(self) -> list:
-        """The problems that cannot be dropped."""
-        return [p for p in self.problems if p.fatal]
-
-    def lines(self) -> list[str]:
-        """One line per problem (:meth:`Problem.line`)."""
-        return [p.line() for p in self.problems]
-
-    def counts(self) -> Counter:
-        """Number of problems of each kind."""
-        return Counter(p.kind for p in self.problems)
-
-    def summary(self) -> str:
-        """One line: the number of problems by kind, or that the data set is clean."""
-        what = f"{self.source} ({self.format}, {self.num_images} images, {self.num_annotations} annotations)"
-        if self.ok:
-            return f"{what}: no problems found"
-        by_kind = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
-        return f"{what}: {len(self.problems)} problem(s): {by_kind}"
-
-    def drop_summary(self) -> str:
-        """One line saying what ``errors="drop"`` leaves out."""
-        return (f"{self.source}: dropped {len(self.bad_annotations)} annotation(s) and "
-                f"{len(self.bad_images)} image(s) (with their annotations) because of "
-                f"{len(self.problems)} problem(s); run `d2lssd check-data` for the list")
-
-    def raise_if_problems(self, errors: str = "raise", max_lines: int = 10) -> None:
-        """Refuse the data set, as the readers do.
-
-        Args:
-            errors: ``"raise"``: raise if there is any problem; ``"drop"``:
-                raise only for fatal problems (the caller then drops
-                :attr:`bad_images` and :attr:`bad_annotations`).
-            max_lines: report lines quoted in the message.
-
-        Raises:
-            ValueError: with the summary, the first ``max_lines`` lines and
-                how to see them all or drop them.
-        """
-        if errors not in ("raise", "drop"):
-            raise ValueError(f"errors must be 'raise' or 'drop', got {errors!r}")
-        bad = self.problems if errors == "raise" else self.fatal
-        if not bad:
-            return
-        shown = [p.line() for p in bad[:max_lines]]
-        more = f"\n  ... and {len(bad) - max_lines} more" if len(bad) > max_lines else ""
-        hint = ("fix the data, or pass errors='drop' (command line: --drop-bad) to leave the bad "
-                "annotations and images out" if errors == "raise" and not self.fatal else
-                "these problems cannot be dropped; fix the data")
-        raise ValueError(f"{self.summary()}; {hint}:\n  " + "\n  ".join(shown) + more)
-
-    def _add(self, problem: Problem) -> None:
-        self.problems.append(problem)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_int_id(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _image_size(path: Path, verify: bool):
-    """``(width, height), None`` of an image file, or ``None, reason``."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            size = im.size
-            if verify:
-                im.verify()  # reads the file's structure (PNG CRCs, JPEG markers) without decoding
-        return size, None
-    except FileNotFoundError:
-        return None, "missing"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
-
-
-def _swapped_hint(real, declared) -> str:
-    """A hint when width and height are exchanged: the usual sign of an EXIF-rotated photo."""
-    if tuple(real) == (declared[1], declared[0]):
-        return (" (width and height exchanged: the photo probably has an EXIF orientation tag that the "
-                "labelling tool applied and the file's pixels do not)")
-    return ""
-
-
-def check_image_file(path: Path, declared, verify: bool, add, said: str) -> bool:
-    """Check one image file of a data set; report its problems with ``add(kind, message)``.
-
-    Args:
-        path: the image file.
-        declared: ``(width, height)`` the annotations declare, or ``None``
-            (not known or itself invalid: no size comparison).
-        verify: open the file (unreadable files, size mismatch); else only
-            check that it exists.
-        add: called as ``add(kind, message)`` for each problem found
-            (``missing_file``, ``unreadable_file``, ``size_mismatch``).
-        said: how the message names the declared size (``"declared"`` for
-            COCO, ``"<size> says"`` for VOC).
-
-    Returns:
-        True when a problem was found (the image is bad).
-    """
-    if not path.is_file():
-        add("missing_file", f"no file {path}")
-        return True
-    if not verify:
-        return False
-    real, why = _image_size(path, verify=True)
-    if real is None:
-        add("unreadable_file", f"{path} cannot be read as an image ({why})")
-        return True
-    if declared is not None and tuple(real) != tuple(declared):
-        add("size_mismatch", f"{said} {declared[0]}x{declared[1]} (width x height), the file is "
-                             f"{real[0]}x{real[1]}{_swapped_hint(real, declared)}")
-        return True
-    return False
-
 
 def read_coco_json(path) -> dict:
     """Read a COCO annotation file (``json.load``) and check that it is a COCO detection dict.
@@ -357,7 +157,7 @@ def check_coco(annotations, images, verify_images: bool = True) -> DataReport:
 def _coco_categories(entries, report: DataReport) -> set:
     seen_ids, seen_names, ok = Counter(), {}, set()
     for k, c in enumerate(entries):
-        if not isinstance(c, dict) or not _is_int_id(c.get("id")):
+        if not isinstance(c, dict) or not is_int_id(c.get("id")):
             report._add(Problem("bad_entry", f"categories[{k}] needs an integer 'id', got "
                                 f"{c.get('id') if isinstance(c, dict) else c!r}", report.source, fatal=True))
             continue
@@ -381,11 +181,11 @@ def _coco_categories(entries, report: DataReport) -> set:
 def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
     """Check the image entries; returns ``{image id: (width, height) or None}`` of the known ids."""
     src = report.source
-    counts = Counter(e.get("id") for e in entries if isinstance(e, dict) and _is_int_id(e.get("id")))
+    counts = Counter(e.get("id") for e in entries if isinstance(e, dict) and is_int_id(e.get("id")))
     sizes: dict = {}
     reported_dup = set()
     for k, e in enumerate(entries):
-        if not isinstance(e, dict) or not _is_int_id(e.get("id")):
+        if not isinstance(e, dict) or not is_int_id(e.get("id")):
             report._add(Problem("bad_entry", f"images[{k}] needs an integer 'id', got "
                                 f"{e.get('id') if isinstance(e, dict) else e!r}", src, drops="image"))
             continue
@@ -406,7 +206,7 @@ def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
         if not isinstance(fname, str) or not fname:
             report._add(Problem("bad_entry", f"no 'file_name' (got {fname!r})", src, iid, drops="image"))
             bad = True
-        if not (_is_number(w) and _is_number(h)) or w <= 0 or h <= 0:
+        if not (is_number(w) and is_number(h)) or w <= 0 or h <= 0:
             report._add(Problem("bad_image_size", f"declared width and height must be positive numbers, "
                                 f"got width={w!r}, height={h!r}", src, iid, fshown, drops="image"))
             bad = True
@@ -415,26 +215,26 @@ def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
             bad |= check_image_file(root / fname, None if bad else (w, h), verify, add, "declared")
         if bad:
             report.bad_images.add(iid)
-        valid_size = _is_number(w) and _is_number(h) and w > 0 and h > 0
+        valid_size = is_number(w) and is_number(h) and w > 0 and h > 0
         sizes[iid] = (fshown, (w, h) if valid_size else None)
     return sizes
 
 
 def _coco_annotations(entries, sizes: dict, categories: set, report: DataReport) -> None:
     src = report.source
-    counts = Counter(a.get("id") for a in entries if isinstance(a, dict) and _is_int_id(a.get("id")))
+    counts = Counter(a.get("id") for a in entries if isinstance(a, dict) and is_int_id(a.get("id")))
     seen = Counter()
     for k, a in enumerate(entries):
-        if not isinstance(a, dict) or not _is_int_id(a.get("id")):
+        if not isinstance(a, dict) or not is_int_id(a.get("id")):
             report._add(Problem("bad_entry", f"annotations[{k}] needs an integer 'id', got "
                                 f"{a.get('id') if isinstance(a, dict) else a!r}", src, drops="annotation"))
             report.bad_annotations.add(k)
             continue
         aid = a["id"]
         iid = a.get("image_id")
-        info = sizes.get(iid) if _is_int_id(iid) else None
+        info = sizes.get(iid) if is_int_id(iid) else None
         fname = info[0] if info else None
-        shown_image = iid if _is_int_id(iid) else None
+        shown_image = iid if is_int_id(iid) else None
 
         def add(kind, msg, drops="annotation"):
             report._add(Problem(kind, msg, src, shown_image, fname, aid, drops=drops))
@@ -447,16 +247,16 @@ def _coco_annotations(entries, sizes: dict, categories: set, report: DataReport)
                                 f"annotations[{k}]; the first one is kept)", src, shown_image, fname, aid,
                                 drops="annotation"))
             report.bad_annotations.add(k)  # by position: its id does not tell it from the first
-        if not _is_int_id(iid) or iid not in sizes:
+        if not is_int_id(iid) or iid not in sizes:
             add("unknown_image", f"image_id {iid!r} is not the id of any image")
         cid = a.get("category_id")
-        if not _is_int_id(cid) or cid not in categories:
+        if not is_int_id(cid) or cid not in categories:
             add("unknown_category", f"category_id {cid!r} is not the id of any category")
         crowd = a.get("iscrowd", 0)
         if crowd not in (0, 1) or isinstance(crowd, bool):
             add("bad_entry", f"iscrowd must be 0 or 1, got {crowd!r}")
         bbox = a.get("bbox")
-        if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+        if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(is_number(v) for v in bbox)):
             add("bad_box", f"bbox must be [x, y, width, height], 4 finite numbers, got {bbox!r}")
             continue
         x, y, w, h = bbox
@@ -498,8 +298,6 @@ def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None
         if images is None:
             raise ValueError("coco= needs images=, the folder of the image files")
         return check_coco(coco, images, verify_images)
-    from .voc import check_voc
-
     return check_voc(voc, image_set, verify_images=verify_images)
 
 

@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from ._detection import DetectionDataset
-from .check import OUTSIDE_TOLERANCE, DataReport, Problem, _is_number, check_image_file
+from .report import OUTSIDE_TOLERANCE, DataReport, Problem, check_image_file, is_number
 
 __all__ = ["VOC_CLASSES", "VOCDataset", "check_voc", "read_voc_annotation", "voc_class_names"]
 
@@ -237,7 +237,7 @@ def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report:
     fname = img_path.name
     size = ann["size"]
     bad_image = False
-    if size is None or not all(_is_number(v) and v > 0 for v in size):
+    if size is None or not all(is_number(v) and v > 0 for v in size):
         report._add(Problem("bad_image_size", f"<size> must give a positive width and height, got "
                             f"{ann['size_text']}", src, name, fname, drops="image"))
         bad_image, size = True, None
