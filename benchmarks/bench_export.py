@@ -1,12 +1,13 @@
-"""Latency of the exported detector: PyTorch eager (d2lssd.predict) against onnxruntime, on the CPU.
+"""Latency of the exported detector: PyTorch eager (Detector.predict) against onnxruntime, on the CPU.
 
     python benchmarks/bench_export.py [--checkpoint CKPT] [--model tinyssd|resnet34] [--batches 1 8]
                                       [--threads N] [--repeat 15] [--score-threshold 0.5]
 
 Both sides run the whole inference on the same uint8 images (generated banana
 validation images, seeded) at the model's input size: preprocessing, the network, softmax, decoding, score threshold,
-per-class NMS and top-k (PyTorch: ``predict`` on ``images.float() /
-pixel_scale``; onnxruntime: the file written by :func:`d2lssd.export_onnx`,
+per-class NMS and top-k (PyTorch: :meth:`d2lssd.Detector.predict` on
+:meth:`~d2lssd.Detector.scale_pixels` of the images, the detector's
+post-processing; onnxruntime: the file written by :func:`d2lssd.export_onnx`,
 ``CPUExecutionProvider``, default graph optimizations). Printed: warm medians
 per image in milliseconds (2 warm-up runs, then ``--repeat`` timed ones) and
 the ratio, measured in one run with the same number of threads for both
@@ -16,7 +17,7 @@ Without ``--checkpoint`` the model is untrained (seeded); its scores hover
 around 0.5, so NMS sees thousands of candidates: use a trained checkpoint
 (e.g. the losses chapter's, in ``~/.cache/d2lssd/runs``) for a realistic
 post-processing share. The detections of the two are checked equal first
-(:func:`d2lssd.export.check_export`).
+(:func:`d2lssd.export.check_export`, on the package's photos).
 """
 
 from __future__ import annotations
@@ -53,18 +54,16 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(a.threads)
     if a.checkpoint:
-        net, spec = E.load_model_for_export(a.checkpoint)
+        det = d2lssd.load_detector(a.checkpoint, "cpu")
         what = f"checkpoint {Path(a.checkpoint).name}"
     else:
         torch.manual_seed(0)
-        net = d2lssd.TinySSD(1) if a.model == "tinyssd" else d2lssd.SSDResNet34(1, pretrained=False)
-        spec = E._spec_of(net)
-        what = f"untrained {type(net).__name__} (seed 0)"
-    net = net.cpu().eval()
-    h, w = spec["input_size"]
-    scale = spec["pixel_scale"]
+        det = d2lssd.Detector(d2lssd.models.build_model(a.model, 1))
+        what = f"untrained {type(det.net).__name__} (seed 0)"
+    det = det.with_postprocess(score_threshold=a.score_threshold, nms_threshold=a.iou_threshold).cpu().eval()
+    h, w = det.input_size
     with tempfile.TemporaryDirectory() as tmp:
-        path = E.export_onnx(net, Path(tmp) / "model.onnx", check=False)
+        path = E.export_onnx(det, Path(tmp) / "model.onnx", top_k=100, check=False)
         size_mb = path.stat().st_size / 1e6
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = a.threads
@@ -79,17 +78,15 @@ def main(argv=None) -> int:
         if tuple(x_all.shape[2:]) != (h, w):
             x_all = torch.nn.functional.interpolate(x_all.float(), size=(h, w), mode="bilinear",
                                                     antialias=True).round().clamp(0, 255).to(torch.uint8)
-        check = E.check_export(path, net, images=x_all[:2], score_threshold=a.score_threshold,
-                               iou_threshold=a.iou_threshold)
+        check = E.check_export(path, det)
         print(f"equality first: {check['summary']}")
         print(f"{'batch':>5} {'PyTorch eager ms/img':>21} {'onnxruntime ms/img':>19} {'speed-up':>9} {'dets/img':>9}")
         for b in a.batches:
             x = x_all[:b]
-            xf = x.float().mul_(1.0 / scale) if scale != 1 else x.float()
+            xf = det.scale_pixels(x)
 
             def eager():
-                return d2lssd.predict(net, xf, nms_threshold=a.iou_threshold,
-                                      score_threshold=a.score_threshold, top_k=100)
+                return det.predict(xf, top_k=100)
 
             feed = {"images": x.numpy(), "score_threshold": torch.tensor(a.score_threshold).numpy(),
                     "iou_threshold": torch.tensor(a.iou_threshold).numpy()}

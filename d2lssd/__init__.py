@@ -24,6 +24,7 @@ from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_p
 from .data import (CocoDataset, VOCDataset, check_coco, check_dataset, check_voc, collate_detection,
                    coco_results, evaluate_coco, generate_multiclass_coco, write_broken_copy, write_coco,
                    write_coco_results)
+from .detector import Detector, PostProcess, detector_spec, load_detector
 from .device import describe_device, try_gpu
 from .focal import focal_loss, sigmoid_focal_loss
 from .losses import MultiBoxLoss, calc_loss, hard_negative_mining, multibox_loss, smooth_l1, ssd_loss
@@ -51,6 +52,7 @@ __all__ = [
     "CocoDataset", "VOCDataset", "check_coco", "check_dataset", "check_voc", "collate_detection",
     "coco_results", "evaluate_coco", "generate_multiclass_coco", "write_broken_copy", "write_coco",
     "write_coco_results",
+    "Detector", "PostProcess", "detector_spec", "load_detector",
     "describe_device", "try_gpu",
     "MultiBoxLoss", "calc_loss", "focal_loss", "hard_negative_mining", "multibox_loss",
     "sigmoid_focal_loss", "smooth_l1", "ssd_loss",

@@ -7,8 +7,7 @@ file (gzip, base64), the images (PNG ``data:`` URIs), the Python pipeline's
 detections on the first image (for the browser test) and the sliders. The
 book's ``_static/d2lssd-live.js`` and the onnxruntime-web it vendors
 (``book/_ext/d2lssd_ort.py``) bring that HTML to life; in Jupyter it shows one
-line saying so. ``d2lssd.export.live_detector`` and ``d2lssd.export.LiveDetector``
-still name these (loaded from here on first use).
+line saying so.
 
 Sources: ours; onnxruntime-web (the ``InferenceSession`` of the browser
 script); the export and its check are :mod:`d2lssd.export`'s.
@@ -29,9 +28,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
-from .export import compare_detections, export_onnx, onnx_detect, reference_detections
+from .export import as_detector, compare_detections, export_onnx, onnx_detect, reference_detections
 
 __all__ = ["LiveDetector", "live_detector"]
 
@@ -76,16 +74,17 @@ def _png_data_uri(chw) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def live_detector(net: nn.Module, images, *, class_names: Sequence[str] | None = None, input_size=None,
-                  pixel_scale: float | None = None, score_threshold: float = 0.5, iou_threshold: float = 0.5,
+def live_detector(detector, images, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
                   top_k: int = 20, extra_settings: Sequence[tuple[float, float]] = ((0.1, 0.7),)) -> LiveDetector:
-    """The trained model, exported, running in the reader's browser on these images and one they pick.
+    """The trained detector, exported, running in the reader's browser on these images and one they pick.
 
     Args:
-        net: the trained model (see :func:`export_onnx` for the rest).
-        images: uint8 ``(N, 3, H, W)`` at the model's input size (N >= 1), the
+        detector: a :class:`d2lssd.Detector`, a checkpoint path or a
+            registered network (:func:`d2lssd.export.as_detector`); its
+            input convention, class names and post-processing are the page's.
+        images: uint8 ``(N, 3, H, W)`` at the detector's input size (N >= 1), the
             validation images shown; the first is shown at load.
-        class_names, input_size, pixel_scale, top_k: as in :func:`export_onnx`.
+        top_k: detections per image at most (as in :func:`export_onnx`).
         score_threshold, iou_threshold: where the sliders start (each slider
             runs from 0.05 to 0.95 in steps of 0.05).
         extra_settings: more ``(score_threshold, iou_threshold)`` pairs for
@@ -108,22 +107,21 @@ def live_detector(net: nn.Module, images, *, class_names: Sequence[str] | None =
     for pair in settings:
         if any(abs(v * 20 - round(v * 20)) > 1e-9 or not 0.05 <= v <= 0.95 for v in pair):
             raise ValueError(f"thresholds must be multiples of 0.05 in [0.05, 0.95] (the sliders), got {pair}")
+    detector = as_detector(detector)
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(net, Path(tmp) / "model.onnx", input_size=input_size, class_names=class_names,
-                           pixel_scale=pixel_scale, top_k=top_k, score_threshold=score_threshold,
-                           iou_threshold=iou_threshold, check=False)
+        path = export_onnx(detector, Path(tmp) / "model.onnx", top_k=top_k, check=False)
         data = path.read_bytes()
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
     h, w = json.loads(meta["input_size"])
     if tuple(x.shape[2:]) != (h, w):
         raise ValueError(f"images must be {h}x{w} (the input size), got {tuple(x.shape[2:])}")
-    scale, k = float(json.loads(meta["pixel_scale"])), int(json.loads(meta["top_k"]))
-    check = compare_detections(reference_detections(net, x, scale, score_threshold, iou_threshold, k),
+    k = int(json.loads(meta["top_k"]))
+    check = compare_detections(reference_detections(detector, x, score_threshold, iou_threshold, k),
                                onnx_detect(sess, x, score_threshold, iou_threshold))
     expected = []
     for st, it in settings:
-        det = reference_detections(net, x[:1], scale, st, it, k)[0].astype(float)
+        det = reference_detections(detector, x[:1], st, it, k)[0].astype(float)
         det[:, [2, 4]] *= w
         det[:, [3, 5]] *= h
         rows = [[int(r[0])] + [round(float(v), 4) for v in r[1:]] for r in det]

@@ -71,6 +71,7 @@ from torch import nn
 from .boxes import scale_boxes_to_pixels
 from .data.common import DataSource, read_marker, shown
 from .data.pennfudan import PennFudanDataset, obtain_pennfudan
+from .detector import Detector, PostProcess, load_detector
 from .device import describe_device, try_gpu
 from .engine.cache import cache_path
 from .engine.checkpoint import best_path
@@ -79,11 +80,11 @@ from .engine.distributed import distributed_context, unwrap_model
 from .engine.schedule import make_optimizer
 from .losses import MultiBoxLoss
 from .models import SSDResNet34
-from .photos import as_uint8_image, draw_detections
+from .photos import draw_detections
 from .transforms import SSDEvalTransform, SSDTrainTransform
-from .train import evaluate_ap, load_checkpoint, predict, read_checkpoint, train_ssd
+from .train import evaluate_ap, read_checkpoint, train_ssd
 
-__all__ = ["SCHEDULES", "make_config", "build_model", "load_model", "make_loaders", "train", "evaluate",
+__all__ = ["SCHEDULES", "make_config", "build_model", "make_detector", "load_model", "make_loaders", "train", "evaluate",
            "detect", "scale_boxes_to_pixels", "draw_detections", "freeze_batchnorm", "best_path",
            "cached_checkpoint", "main"]
 
@@ -215,8 +216,24 @@ def build_model(cfg: dict) -> nn.Module:
     return net
 
 
+def make_detector(net: nn.Module, cfg: dict) -> Detector:
+    """The :class:`d2lssd.Detector` of a Penn-Fudan model: class ``pedestrian``, ``cfg``'s size and thresholds.
+
+    The post-processing is the paper's (score ``cfg["score_threshold"]``,
+    NMS ``cfg["nms_threshold"]``, ``cfg["top_k"]`` detections per image); the
+    input convention is the registry's for ``resnet34`` ([0, 1]).
+    """
+    names = ["pedestrian"] if cfg["num_classes"] == 1 else [f"class{i}" for i in range(cfg["num_classes"])]
+    return Detector(net, model="resnet34", class_names=names, input_size=cfg["size"],
+                    postprocess=PostProcess(score_threshold=cfg["score_threshold"], nms_threshold=cfg["nms_threshold"],
+                                            top_k=cfg["top_k"]))
+
+
 def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
-    """Rebuild the model stored in a checkpoint written by :func:`train`.
+    """The model of a checkpoint written by :func:`train`, and the config it was trained with.
+
+    The model is :func:`d2lssd.load_detector`'s network (the checkpoint
+    carries the detector); the config is the run's (``"pennfudan_config"``).
 
     Args:
         checkpoint: path of a checkpoint (the last one or the ``.best.pt`` one).
@@ -225,29 +242,21 @@ def load_model(checkpoint, device=None, **overrides) -> tuple[nn.Module, dict]:
 
     Returns:
         ``(net, cfg)``: the model in eval mode with the trained weights (no
-        download: the backbone is built without ImageNet weights and then
-        loaded), and the config it was trained with (plus the overrides).
+        download) and the config it was trained with (plus the overrides).
 
     Raises:
         FileNotFoundError: no file at ``checkpoint``.
         ValueError: not a d2lssd checkpoint, or not one of this project.
     """
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    device = torch.device(device) if device is not None else try_gpu()
     state = read_checkpoint(path)
-    if not isinstance(state, dict) or "pennfudan_config" not in state:
+    if "pennfudan_config" not in state:
         raise ValueError(f"{path} is not a Penn-Fudan checkpoint of d2lssd.pennfudan (no pennfudan_config)")
     cfg = make_config(state["pennfudan_config"].get("schedule", "cpu"),
                       **{k: v for k, v in state["pennfudan_config"].items() if k != "schedule"})
     cfg.update(overrides)
     _check_config(cfg)
-    net = SSDResNet34(num_classes=cfg["num_classes"], pretrained=False)
-    if cfg["bn"] == "frozen":
-        freeze_batchnorm(net)
-    load_checkpoint(path, net, map_location="cpu")
-    return net.to(device).eval(), cfg
+    return load_detector(path, device).net, cfg
 
 
 # --------------------------------------------------------------------------- data
@@ -436,8 +445,8 @@ def train(cfg: dict, checkpoint=None, resume: bool = False, device=None, progres
                             progress=progress and is_main, plot="text" if log else None, loss_fn=loss_fn,
                             lr_scheduler=scheduler, channels_last=channels_last, epoch_callback=on_epoch,
                             best_checkpoint_path=best_path(checkpoint) if checkpoint is not None else None,
-                            checkpoint_extra={"pennfudan_config": _storable(cfg),
-                                              "data_kind": data_source.kind})
+                            checkpoint_extra={"detector": make_detector(unwrap_model(model), cfg).spec,
+                                              "pennfudan_config": _storable(cfg), "data_kind": data_source.kind})
         history.meta.update(data=data_source.kind, world_size=world)
         if log and is_main and checkpoint is not None:
             print(f"checkpoints: {shown(checkpoint)} (last epoch), {shown(best_path(checkpoint))} (best val AP50)",
@@ -459,10 +468,11 @@ def _storable(cfg: dict) -> dict:
 def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_size: int = 8) -> list[torch.Tensor]:
     """Pedestrian detections on images of any size, boxes in pixels of each original image.
 
-    Each image is resized to ``cfg["size"]`` squared (as in evaluation), run
-    through :func:`d2lssd.predict` with the SSD paper's inference
-    (``semantics="paper"``: softmax, every class above the score threshold,
-    per-class NMS, top-k) and the boxes are scaled back with :func:`scale_boxes_to_pixels`.
+    :meth:`d2lssd.Detector.detect` of :func:`make_detector` (``net`` with
+    ``cfg``'s size and thresholds): EXIF orientation applied, each image
+    resized to ``cfg["size"]`` squared (as in evaluation), the SSD paper's
+    inference (every class above the score threshold, per-class NMS, top-k),
+    boxes scaled back to the image.
 
     Args:
         net: the trained model.
@@ -483,17 +493,10 @@ def detect(net: nn.Module, images, cfg: dict | None = None, device=None, batch_s
         that cannot be read or has the wrong shape.
     """
     cfg = cfg or make_config()
-    tf = SSDEvalTransform(cfg["size"])
-    tensors = [as_uint8_image(im) for im in images]
-    out = []
-    for i in range(0, len(tensors), batch_size):
-        chunk = tensors[i:i + batch_size]
-        X = torch.stack([tf(t).as_subclass(torch.Tensor) for t in chunk])
-        dets = predict(net, X, device=device, nms_threshold=cfg["nms_threshold"],
-                       score_threshold=cfg["score_threshold"], top_k=None, semantics="paper")
-        for t, d in zip(chunk, dets):
-            out.append(scale_boxes_to_pixels(d[:cfg["top_k"]], t.shape[-1], t.shape[-2]))
-    return out
+    detector = make_detector(net, cfg)
+    if device is not None:
+        detector.to(device)
+    return detector.detect(list(images), batch_size=batch_size)
 
 
 def evaluate(net: nn.Module, cfg: dict, val_iter=None, device=None) -> dict:

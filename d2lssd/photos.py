@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from ._io import atomic_write
 from .boxes import to_normalized, to_pixels  # defined with the other box geometry; importable from here too
@@ -176,7 +176,9 @@ def as_uint8_image(image) -> torch.Tensor:
 
     Args:
         image: a path (``str`` / ``os.PathLike``) of a file PIL reads, a PIL
-            image (any mode; converted to RGB), or a tensor ``(3, H, W)``:
+            image (any mode; converted to RGB; its EXIF orientation applied,
+            as labelling tools and browsers show a phone photo upright), or a
+            tensor ``(3, H, W)``:
             uint8 is returned as it is (on the CPU), floats are taken as
             [0, 1] and rounded to 0..255.
 
@@ -187,7 +189,7 @@ def as_uint8_image(image) -> torch.Tensor:
         FileNotFoundError: a path with no file. ValueError: a file PIL cannot
         read, or an object that is none of the above.
 
-    Source: ours (PIL ``Image.open``/``convert``).
+    Source: ours (PIL ``Image.open``/``convert``, ``ImageOps.exif_transpose``).
     """
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
@@ -195,11 +197,12 @@ def as_uint8_image(image) -> torch.Tensor:
             raise FileNotFoundError(f"no image file at {path}")
         try:
             with Image.open(path) as im:
-                image = im.convert("RGB")
+                image = ImageOps.exif_transpose(im).convert("RGB")
         except OSError as e:
             raise ValueError(f"cannot read image {path}: {e}") from e
     if isinstance(image, Image.Image):
-        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
+        upright = ImageOps.exif_transpose(image)
+        return torch.from_numpy(np.asarray(upright.convert("RGB")).copy()).permute(2, 0, 1)
     if isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == 3:
         image = image.as_subclass(torch.Tensor).cpu()
         if image.is_floating_point():  # [0, 1] floats

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from .data.bananas import load_data_bananas
+from .detector import Detector
 from .device import try_gpu
 from .engine.cache import cache_path, code_fingerprint
 from .engine.schedule import make_optimizer as engine_optimizer
@@ -130,7 +131,9 @@ def train_recipe(recipe: str | dict, schedule: str | dict = "cpu", seed: int = 0
         plot, progress: passed to :func:`d2lssd.train_ssd`.
 
     Returns:
-        dict with ``net`` (trained, eval mode), ``history``
+        dict with ``net`` (trained, eval mode), ``detector`` (the same
+        network as a :class:`d2lssd.Detector`: class ``banana``, the
+        registry's 0..255 input, the paper's post-processing), ``history``
         (:class:`d2lssd.History`), ``ap`` (:func:`d2lssd.evaluate_ap` on the
         validation set, without the per-image lists), ``train_seconds``
         (training time of the run that produced the weights, from its history),
@@ -168,12 +171,14 @@ def train_recipe(recipe: str | dict, schedule: str | dict = "cpu", seed: int = 0
     if cached:
         print(f"recipe '{name}': loading the weights trained earlier with the same settings and code "
               f"from the cache ({checkpoint.name})", flush=True)
+    detector = Detector(net, class_names=["banana"])  # the banana data's one class; the registry's 0..255 input
     history = train_ssd(net, loader, val_iter, num_epochs=sch["num_epochs"], optimizer=opt, lr_scheduler=sched,
                         device=device, loss_fn=_loss_fn(rec), checkpoint_path=checkpoint, resume=cached,
-                        plot=plot if not cached else None, progress=progress, channels_last=True)
+                        plot=plot if not cached else None, progress=progress, channels_last=True,
+                        checkpoint_extra={"detector": detector.spec})
     net.eval()
     ap = evaluate_ap(net, val_iter, device=device)
     ap = {k: v for k, v in ap.items() if k not in ("detections", "targets")}
-    return dict(net=net, history=history, ap=ap, train_seconds=float(sum(history["epoch_time_s"])),
+    return dict(net=net, detector=detector, history=history, ap=ap, train_seconds=float(sum(history["epoch_time_s"])),
                 cached=cached, checkpoint=checkpoint, recipe=name, schedule=sch, seed=seed, data=data_desc,
                 device=str(device))

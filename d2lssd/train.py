@@ -39,7 +39,6 @@ from typing import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .device import try_gpu
 from .engine.batch_loss import SSDBatchLoss, is_channels_last, net_device, to_input
@@ -51,7 +50,7 @@ from .engine.loop import evaluate, fit
 from .engine.progress import Progress, plot_mode
 from .losses import ssd_loss
 from .metrics import mean_average_precision
-from .nms import multibox_detection, ssd_postprocess
+from .detector import PostProcess, detector_spec
 
 __all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint",
            "read_checkpoint"]
@@ -158,6 +157,11 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
             (default ``"val_AP50"``, as set by an ``epoch_callback``).
         checkpoint_extra: more picklable entries stored in every checkpoint
             (e.g. the model's configuration), see :func:`save_checkpoint`.
+            Its ``"detector"`` is the :attr:`d2lssd.Detector.spec` stored
+            with the weights (class names, input size and convention,
+            post-processing); default: the model registry's defaults for a
+            registered model (:func:`d2lssd.detector_spec`), so the file
+            loads with :func:`d2lssd.load_detector`; ``None`` for other networks.
         distributed: ``None`` (default): distributed when a
             ``torch.distributed`` process group is initialized (e.g. under
             ``torchrun``). Then ``net`` may be a
@@ -231,12 +235,29 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
         return evaluate_ssd(m, val_iter, device, use_amp, loss_fn, iou_threshold)
 
     batch_loss = SSDBatchLoss(loss_fn, iou_threshold, device, use_amp, channels_last)
-    checkpoints = Checkpoints(checkpoint_path, best_checkpoint_path, best_metric, checkpoint_extra)
+    extra = dict(checkpoint_extra or {})
+    if "detector" not in extra and (checkpoint_path is not None or best_checkpoint_path is not None):
+        extra["detector"] = _default_spec(model)
+    checkpoints = Checkpoints(checkpoint_path, best_checkpoint_path, best_metric, extra)
     return fit(net, optimizer, train_iter, batch_loss, num_epochs, start_epoch=start_epoch, history=history,
                validate=validate if val_iter is not None else None, scaler=scaler, lr_scheduler=lr_scheduler,
                checkpoints=checkpoints if is_main else None,  # rank 0 alone writes
                epoch_callback=epoch_callback, progress=Progress(mode, progress, num_epochs, device),
                distributed=distributed)
+
+
+def _default_spec(net: nn.Module) -> dict | None:
+    """The detector spec a ``train_ssd`` checkpoint gets when the caller gives none: the registry's defaults.
+
+    A registered model (TinySSD, the ResNet-34 SSD, ...) gets its registry
+    input size and input convention (the chapters feed it so), classes
+    ``class0 ...`` and the paper's post-processing; any other network ``None``.
+    """
+    from .models.registry import MODELS
+
+    if not any(isinstance(net, e.model_class) for e in MODELS.values()):
+        return None
+    return detector_spec(net)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -280,15 +301,18 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
         ValueError: ``images`` not a float ``(B, 3, H, W)`` / ``(3, H, W)``
             tensor, thresholds outside [0, 1], an unknown ``semantics``.
 
+    The post-processing is :class:`d2lssd.PostProcess`, the one every
+    detector, command and export uses; :meth:`d2lssd.Detector.detect` adds
+    the preprocessing and boxes in pixels.
+
     Source: d2l.ai §14.7.4 ``predict`` (which keeps rows with class != -1 of
     the first image); thresholding by score and batching are ours.
     """
     if not isinstance(images, torch.Tensor) or images.dim() not in (3, 4) or not images.is_floating_point():
         raise ValueError("images must be a float tensor (B, 3, H, W) or (3, H, W), got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
-    if semantics not in ("d2l", "paper") or (semantics == "paper" and class_agnostic):
-        raise ValueError(f"semantics must be 'd2l' or 'paper' (the latter with class_agnostic=False), "
-                         f"got {semantics!r} with class_agnostic={class_agnostic}")
+    post = PostProcess(semantics=semantics, score_threshold=score_threshold, nms_threshold=nms_threshold,
+                       top_k=top_k, class_agnostic=class_agnostic)
     single = images.dim() == 3
     X = images[None] if single else images
     if X.shape[0] == 0:
@@ -304,16 +328,7 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
         anchors, cls_preds, bbox_preds = net(to_input(X, device, is_channels_last(net)))
     finally:
         net.train(was_training)
-    cls_probs = F.softmax(cls_preds.float(), dim=2).permute(0, 2, 1)
-    if semantics == "paper":
-        out = ssd_postprocess(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
-                              nms_threshold=nms_threshold, score_threshold=score_threshold,
-                              detections_per_img=200 if top_k is None else top_k)
-    else:
-        out = multibox_detection(cls_probs, bbox_preds.float().reshape(X.shape[0], -1), anchors,
-                                 nms_threshold=nms_threshold, pos_threshold=score_threshold, top_k=top_k,
-                                 class_agnostic=class_agnostic)
-    dets = [o[o[:, 0] >= 0].cpu() for o in out]
+    dets = [d.cpu() for d in post(cls_preds, bbox_preds, anchors)]
     return dets[0] if single else dets
 
 

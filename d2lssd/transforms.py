@@ -52,6 +52,12 @@ __all__ = ["MEAN_RGB", "RandomObjectCrop", "SSDTrainTransform", "SSDEvalTransfor
 MEAN_RGB = (124, 116, 104)
 
 
+def _check_pixel_scale(pixel_scale) -> float:
+    if isinstance(pixel_scale, bool) or not isinstance(pixel_scale, (int, float)) or float(pixel_scale) not in (1.0, 255.0):
+        raise ValueError(f"pixel_scale must be 1 (keep 0..255) or 255 (to [0, 1]), got {pixel_scale!r}")
+    return float(pixel_scale)
+
+
 def _num_boxes(target: dict) -> int:
     return int(target["boxes"].shape[0])
 
@@ -299,7 +305,7 @@ class SSDTrainTransform(nn.Module):
 
     ``forward(image, target) -> (image, target)``: ``image`` uint8
     ``tv_tensors.Image`` ``(3, H, W)`` in, float32 ``tv_tensors.Image``
-    ``(3, size, size)`` in [0, 1] out; ``target["boxes"]`` XYXY pixels of the
+    ``(3, size, size)`` = uint8 / ``pixel_scale`` out ([0, 1] by default); ``target["boxes"]`` XYXY pixels of the
     output image, inside it, each at least ``min_size`` px wide and high;
     ``target["masks"]`` (if given) and ``target["labels"]`` filtered with them.
     Other entries pass through.
@@ -310,7 +316,10 @@ class SSDTrainTransform(nn.Module):
     else with probability ``p_resized_crop`` a ``RandomResizedCrop(size,
     resized_crop_scale, resized_crop_ratio)``, else no crop;
     ``RandomHorizontalFlip(p_flip)``, ``Resize((size, size))``,
-    ``SanitizeBoundingBoxes(min_size)``, ``ToDtype(float32, scale=True)``.
+    ``SanitizeBoundingBoxes(min_size)``, ``ToDtype(float32, scale=True)``
+    (``pixel_scale`` 255, the default: [0, 1]; ``pixel_scale`` 1 keeps
+    0..255, the input convention of TinySSD in the model registry,
+    :mod:`d2lssd.models.registry`).
 
     Fallbacks, in order, when the output has no box but the input had one:
     the same steps without the crop (new random draws); then
@@ -326,7 +335,7 @@ class SSDTrainTransform(nn.Module):
 
     Raises:
         ValueError: probabilities outside [0, 1] or ``p_object_crop +
-            p_resized_crop > 1``; ``size < 1``.
+            p_resized_crop > 1``; ``size < 1``; ``pixel_scale`` not 1 or 255.
 
     Source: torchvision ``references/detection/presets.py`` ("ssd"); Liu et al. 2016 §3.
     """
@@ -334,7 +343,7 @@ class SSDTrainTransform(nn.Module):
     def __init__(self, size: int = 300, p_photometric: float = 0.5, zoom_out=(1.0, 4.0),
                  p_zoom_out: float = 0.5, p_object_crop: float = 0.5, p_resized_crop: float = 0.25,
                  resized_crop_scale=(0.3, 1.0), resized_crop_ratio=(0.5, 2.0), p_flip: float = 0.5,
-                 object_crop: RandomObjectCrop | None = None, min_size: float = 1.0):
+                 object_crop: RandomObjectCrop | None = None, min_size: float = 1.0, pixel_scale: float = 255.0):
         super().__init__()
         for name, v in (("p_photometric", p_photometric), ("p_zoom_out", p_zoom_out),
                         ("p_object_crop", p_object_crop), ("p_resized_crop", p_resized_crop),
@@ -357,7 +366,8 @@ class SSDTrainTransform(nn.Module):
         self.flip = v2.RandomHorizontalFlip(p_flip)
         self.resize = v2.Resize((self.size, self.size), antialias=True)
         self.sanitize = v2.SanitizeBoundingBoxes(min_size=self.min_size)
-        self.to_float = v2.ToDtype(torch.float32, scale=True)
+        self.pixel_scale = _check_pixel_scale(pixel_scale)
+        self.to_float = v2.ToDtype(torch.float32, scale=self.pixel_scale == 255.0)
         self.stats: Counter = Counter()
 
     def _run(self, image, target, crop: bool):
@@ -424,21 +434,28 @@ class SSDTrainTransform(nn.Module):
 
 
 class SSDEvalTransform(nn.Module):
-    """Evaluation preprocessing: resize to ``size x size`` and convert to float32 in [0, 1].
+    """Evaluation preprocessing: resize to ``size x size`` and convert to float32 (uint8 / ``pixel_scale``).
 
     ``forward(image, target=None)``: ``image`` a uint8 ``tv_tensors.Image``
     (or tensor) ``(3, H, W)``; returns ``(image, target)`` with boxes and
     masks resized with the image, or just the image when ``target`` is
-    ``None``. Boxes are not removed.
+    ``None``. Boxes are not removed. ``pixel_scale`` 255 (default) gives
+    [0, 1], 1 keeps 0..255 (a model's input convention,
+    :mod:`d2lssd.models.registry`); the resize is the one
+    :meth:`d2lssd.Detector.preprocess` does.
+
+    Raises:
+        ValueError: ``size < 1``, ``pixel_scale`` not 1 or 255.
     """
 
-    def __init__(self, size: int = 300):
+    def __init__(self, size: int = 300, pixel_scale: float = 255.0):
         super().__init__()
         if isinstance(size, bool) or int(size) != size or size < 1:
             raise ValueError(f"size must be a positive integer, got {size!r}")
         self.size = int(size)
+        self.pixel_scale = _check_pixel_scale(pixel_scale)
         self.resize = v2.Resize((self.size, self.size), antialias=True)
-        self.to_float = v2.ToDtype(torch.float32, scale=True)
+        self.to_float = v2.ToDtype(torch.float32, scale=self.pixel_scale == 255.0)
 
     def forward(self, image, target: dict | None = None):
         if not isinstance(image, tv_tensors.Image):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from d2lssd.cli import main
-from d2lssd.commands.common import load_detector
+from d2lssd import load_detector
 from d2lssd.data.multiclass import generate_multiclass_coco
 
 
@@ -26,11 +26,13 @@ def trained(tmp_path_factory):
 def test_train_writes_checkpoints_with_the_detector_spec(trained, capsys):
     root, ckpt = trained
     assert ckpt.is_file() and ckpt.with_name("run.best.pt").is_file()
-    net, spec = load_detector(ckpt, "cpu")
+    det = load_detector(ckpt, "cpu")
     cats = {c["id"]: c["name"] for c in json.loads((root / "train.json").read_text())["categories"]}
-    assert spec["classes"] == [cats[k] for k in sorted(cats)] and spec["category_ids"] == sorted(cats)
-    assert spec["model"] == "tinyssd" and spec["size"] == 128 and net.num_classes == 2
-    assert len(spec["sizes"]) == len(net.sizes) and net.sizes == spec["sizes"]  # the fitted anchors are used
+    assert det.class_names == [cats[k] for k in sorted(cats)] and det.category_ids == sorted(cats)
+    assert det.model == "tinyssd" and det.input_size == (128, 128) and det.num_classes == 2
+    assert det.pixel_scale == 1.0  # the registry's input convention for TinySSD: pixels in [0, 255], as d2l
+    fitted = det.spec["model_kwargs"]["sizes"]
+    assert fitted != [list(s) for s in type(det.net).SIZES]  # the fitted anchors are used, not the defaults
 
 
 def test_train_stores_its_config_and_resumes(trained, tmp_path, capsys):
@@ -103,22 +105,13 @@ def test_bad_inputs_give_one_line_errors(trained, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(tmp_path / "foreign.pt"), "--out",
                  str(tmp_path)]) == 1
     assert "is not a d2lssd checkpoint" in capsys.readouterr().err
-    from d2lssd.train import CHECKPOINT_FORMAT
+    from d2lssd.engine.checkpoint import CHECKPOINT_FORMAT
 
-    torch.save({"format": CHECKPOINT_FORMAT, "model": {}}, tmp_path / "other.pt")  # e.g. a train_ssd checkpoint
-    assert main(["predict", str(tmp_path / "missing.jpg"), "--checkpoint", str(tmp_path / "other.pt"), "--out",
-                 str(tmp_path)]) == 1
-    assert "not a checkpoint of d2lssd train" in capsys.readouterr().err
-
-
-def test_export_reads_the_spec_of_a_train_checkpoint(trained):
-    from d2lssd.export import load_model_for_export
-
-    _, ckpt = trained
-    net, spec = load_model_for_export(ckpt)
-    _, detector = load_detector(ckpt, "cpu")
-    assert spec["input_size"] == (128, 128) and spec["class_names"] == detector["classes"]
-    assert net.sizes == detector["sizes"] and net.ratios == detector["ratios"]  # the fitted anchors, not defaults
+    photo = sorted((root / "images").glob("val_*.jpg"))[0]
+    torch.save({"format": CHECKPOINT_FORMAT, "model": {}, "detector": None}, tmp_path / "other.pt")  # weights only
+    assert main(["predict", str(photo), "--checkpoint", str(tmp_path / "other.pt"), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "without a detector spec" in err and "Detector(net" in err and len(err.strip().splitlines()) == 1
 
 
 def test_train_and_evaluate_on_a_voc_folder(tmp_path):
@@ -129,8 +122,8 @@ def test_train_and_evaluate_on_a_voc_folder(tmp_path):
     ckpt = tmp_path / "voc.pt"
     assert main(["train", "--voc", str(root), "--checkpoint", str(ckpt), "--epochs", "1", "--batch-size", "3",
                  "--device", "cpu", "--no-progress", "--size", "128", "--val-split", "2"]) == 0
-    _, spec = load_detector(ckpt, "cpu")
-    assert spec["classes"] == ["cat", "dog"] and spec["category_ids"] == [None, None]
+    det = load_detector(ckpt, "cpu")
+    assert det.class_names == ["cat", "dog"] and det.category_ids is None
     out = tmp_path / "ap.json"
     assert main(["evaluate", "--voc", str(root), "--checkpoint", str(ckpt), "--json", str(out), "--device", "cpu"]) == 0
     assert json.loads(out.read_text())["num_images"] == 6
@@ -159,3 +152,17 @@ def test_train_under_torchrun_with_two_gloo_processes(trained, tmp_path):
     assert done.stdout.count("processes: 2") == 1 and done.stdout.count("epoch 1/1") == 1  # rank 0 alone prints
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert state["history"]["records"][0]["train_images"] == 8 and state["history"]["meta"]["world_size"] == 2
+
+
+def test_train_checkpoint_end_to_end(trained, tmp_path):
+    """d2lssd train's checkpoint: load, detect, export, onnxruntime on real photos (not the input size) = detect."""
+    pytest.importorskip("onnxruntime")
+    from d2lssd.export import check_export
+
+    _, ckpt = trained
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    det = load_detector(ckpt, "cpu")
+    r = check_export(out, det, score_thresholds=[0.05, 0.3])
+    assert r["ok"] and r["detections"] > 0, r["summary"]
+    assert r["max_box_diff"] < 1.0 and r["max_score_diff"] < 1e-3

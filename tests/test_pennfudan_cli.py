@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import d2lssd
+import d2lssd.export
 import d2lssd.pennfudan_cli
 from d2lssd import pennfudan as pf
 
@@ -148,40 +149,6 @@ def test_scale_boxes_to_pixels_known_value():
         pf.scale_boxes_to_pixels(d, 0, 300)
 
 
-class _OneBoxNet(torch.nn.Module):
-    """Predicts one pedestrian at normalized (0.1, 0.2, 0.5, 1.0) with probability sigmoid(5) on any input."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(()))
-        self.seen = []
-
-    def forward(self, X):
-        self.seen.append(tuple(X.shape))
-        B = X.shape[0]
-        anchors = torch.tensor([[[0.1, 0.2, 0.5, 1.0], [0.0, 0.0, 0.1, 0.1]]])
-        cls = torch.tensor([[0.0, 5.0], [5.0, 0.0]]).expand(B, 2, 2) + self.w
-        return anchors, cls, torch.zeros(B, 8)
-
-
-def test_detect_scales_boxes_back_to_each_original_image(tmp_path):
-    net = _OneBoxNet()
-    a = torch.randint(0, 256, (3, 300, 400), dtype=torch.uint8)  # H 300, W 400
-    b = torch.randint(0, 256, (3, 600, 200), dtype=torch.uint8)
-    cfg = pf.make_config("cpu")
-    dets = pf.detect(net, [a, b], cfg)
-    assert net.seen == [(2, 3, 300, 300)]  # resized to the model's size, one batch
-    p = torch.sigmoid(torch.tensor(5.0)).item()
-    torch.testing.assert_close(dets[0], torch.tensor([[0.0, p, 40.0, 60.0, 200.0, 300.0]]))
-    torch.testing.assert_close(dets[1], torch.tensor([[0.0, p, 20.0, 120.0, 100.0, 600.0]]))
-    out = pf.draw_detections(a, dets[0], tmp_path / "a.png")
-    from PIL import Image
-
-    with Image.open(out) as im:
-        assert im.size == (400, 300)
-        assert im.getpixel((40, 150))[:3] == (255, 40, 40)  # the left edge of the drawn box
-
-
 # --------------------------------------------------------------------------- train, resume, evaluate, predict
 
 
@@ -264,3 +231,27 @@ def test_cached_checkpoint_names_the_run_by_its_settings(data, tmp_path):
     assert pf.cached_checkpoint(dict(cfg, seed=1), "cpu", tmp_path) != path
     assert pf.cached_checkpoint(cfg, "meta", tmp_path) != path  # another device type
     assert pf.best_path(path).name == path.stem + ".best.pt"
+
+
+def test_pennfudan_checkpoint_end_to_end(trained, tmp_path):
+    """The Penn-Fudan trainer's checkpoint is a detector: load, detect, export, onnxruntime on real photos = detect."""
+    pytest.importorskip("onnxruntime")
+    from d2lssd.export import check_export, export_onnx
+
+    ckpt, _ = trained
+    det = d2lssd.load_detector(pf.best_path(ckpt), "cpu")
+    assert det.model == "resnet34" and det.class_names == ["pedestrian"] and det.pixel_scale == 255.0
+    assert det.input_size == (257, 257) and det.postprocess.top_k == 20 and det.postprocess.semantics == "paper"
+    net, cfg = pf.load_model(pf.best_path(ckpt), "cpu")
+    photos = d2lssd.export.check_photos()
+    for a, b in zip(pf.detect(net, photos, cfg), det.detect(photos)):
+        torch.testing.assert_close(a, b)
+    # One step from a random backbone saturates the softmax (every score 1.0), and a tie of hundreds of scores
+    # has no order to compare; shrinking the class head keeps the checkpoint's spec, backbone and boxes.
+    with torch.no_grad():
+        for head in det.net.cls_heads:
+            head.weight.mul_(1e-3)
+            head.bias.mul_(1e-3)
+    path = export_onnx(det, tmp_path / "pf.onnx", check=False)
+    r = check_export(path, det, score_thresholds=[0.3])
+    assert r["ok"] and r["detections"] > 0, r["summary"]

@@ -1,4 +1,4 @@
-"""The live detector of the built book (d2lssd.export.live_detector) in headless Chromium, offline.
+"""The live detector of the built book (d2lssd.live.live_detector) in headless Chromium, offline.
 
 On every page that has one (the losses chapter must): it fits the text column, onnxruntime-web starts
 from the page opened from disk; its detections on the first validation image

@@ -1,15 +1,8 @@
-"""What ``d2lssd train``, ``evaluate`` and ``predict`` share: data options, the detector spec, loading.
+"""What ``d2lssd train``, ``evaluate`` and ``predict`` share: the data options and opening the data.
 
-A checkpoint written by ``d2lssd train`` is a :func:`d2lssd.save_checkpoint`
-file whose extra entry ``"detector"`` is the *spec* of the model::
-
-    {"model": "tinyssd" | "resnet34", "classes": ["banana", "person"],
-     "category_ids": [2, 5],            # COCO ids of the classes (None for VOC)
-     "size": 256,                      # square input side in pixels
-     "sizes": [[...], ...], "ratios": [[...], ...],   # anchors per level
-     "score_threshold": 0.5, "nms_threshold": 0.45}
-
-so :func:`load_detector` rebuilds the model without the training data.
+The model, its input convention and its classes travel in the checkpoint as
+a :class:`d2lssd.Detector` (:func:`d2lssd.load_detector`); the models to
+choose from are :data:`d2lssd.models.registry.MODELS`.
 
 Source: ours; the data readers are :class:`d2lssd.data.CocoDataset` and
 :class:`d2lssd.data.VOCDataset` (pycocotools and torchvision's readers).
@@ -20,22 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from ..data.coco import CocoDataset
 from ..data.voc import VOCDataset
-from ..device import try_gpu
 from ..engine.config import DROP_BAD_HELP
-from ..models import SSDResNet34, TinySSD
-from ..train import load_checkpoint, read_checkpoint
 
-__all__ = ["MODELS", "DEFAULT_SIZES", "add_data_arguments", "open_dataset", "build_detector", "load_detector"]
-
-#: The models ``--model`` chooses from.
-MODELS = {"tinyssd": TinySSD, "resnet34": SSDResNet34}
-#: Their default input side in pixels (d2l's 256 for TinySSD, 300 for the ResNet-34 SSD).
-DEFAULT_SIZES = {"tinyssd": 256, "resnet34": 300}
+__all__ = ["add_data_arguments", "open_dataset"]
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, prefix: str = "", drop_bad: bool = True) -> None:
@@ -104,48 +86,3 @@ def open_dataset(args, prefix: str = "", transforms=None, classes=None, required
     if not Path(voc).is_dir():
         raise FileNotFoundError(f"{opt}voc: no folder {voc}")
     return VOCDataset(voc, classes=classes, transforms=transforms, errors=errors)
-
-
-def build_detector(spec: dict, pretrained: bool = False) -> nn.Module:
-    """A fresh model for ``spec`` (see the module docstring); ``pretrained`` only for ``resnet34``.
-
-    Returns:
-        a :class:`d2lssd.TinySSD` or :class:`d2lssd.SSDResNet34` with
-        ``len(spec["classes"])`` classes and the spec's anchors (``None``: the
-        model's defaults), random weights unless ``pretrained``.
-
-    Raises:
-        ValueError: an unknown model or a spec without classes.
-    """
-    if spec.get("model") not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {spec.get('model')!r}")
-    if not spec.get("classes"):
-        raise ValueError("the detector spec has no classes")
-    kwargs = dict(sizes=spec.get("sizes"), ratios=spec.get("ratios"))
-    if spec["model"] == "resnet34":
-        kwargs["pretrained"] = pretrained
-    return MODELS[spec["model"]](len(spec["classes"]), **kwargs)
-
-
-def load_detector(checkpoint, device=None) -> tuple[nn.Module, dict]:
-    """The model of a ``d2lssd train`` checkpoint, in eval mode on ``device``, and its spec.
-
-    Args:
-        checkpoint: path of a checkpoint written by ``d2lssd train``.
-        device: default :func:`d2lssd.try_gpu`.
-
-    Returns:
-        ``(net, spec)``: the model with the trained weights and the detector
-        spec (a dict, see the module docstring).
-
-    Raises:
-        FileNotFoundError: no file. ValueError: not a checkpoint of ``d2lssd train``.
-    """
-    path = Path(checkpoint)
-    state = read_checkpoint(path)
-    if not isinstance(state.get("detector"), dict):
-        raise ValueError(f"{path} is not a checkpoint of d2lssd train (no detector spec)")
-    spec = state["detector"]
-    net = build_detector(spec)
-    load_checkpoint(path, net, map_location="cpu")
-    return net.to(torch.device(device) if device is not None else try_gpu()).eval(), spec

@@ -1,4 +1,4 @@
-"""``d2lssd predict``: detect objects on photos with a ``d2lssd train`` checkpoint.
+"""``d2lssd predict``: detect objects on photos with a trained detector (any checkpoint of the package).
 
 ::
 
@@ -10,7 +10,9 @@ writes ``preds/photo1.boxes.jpg`` ... (boxes and class names drawn) and
 ``score``) that ``pycocotools.coco.COCO.loadRes`` accepts; ``image_id`` is
 the photo's position on the command line, from 1, and ``preds/images.json``
 maps it to the file. For a VOC checkpoint (no COCO ids) ``category_id`` is
-the label + 1. Source: ours.
+the label + 1. The detections are :meth:`d2lssd.Detector.detect`'s (EXIF
+orientation applied, the detector's resize, input convention and
+post-processing). Source: ours.
 """
 
 from __future__ import annotations
@@ -19,15 +21,10 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from .._io import atomic_write
-from ..cli import unit_float
-from ..boxes import to_pixels
+from ..argtypes import unit_float
+from ..detector import load_detector
 from ..photos import as_uint8_image, draw_detections
-from ..train import predict
-from ..transforms import SSDEvalTransform
-from .common import load_detector
 
 __all__ = ["add_arguments", "run"]
 
@@ -35,10 +32,10 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``d2lssd predict``."""
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint of d2lssd train")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint of any d2lssd trainer")
     parser.add_argument("--out", required=True, help="folder for the drawn images and detections.json")
     parser.add_argument("--score-threshold", type=unit_float, help="keep detections above this score "
-                        "(default the checkpoint's, 0.5)")
+                        "(default the detector's, 0.5)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
 
 
@@ -48,28 +45,25 @@ def _write_json(path: Path, obj) -> None:
 
 
 def run(args) -> int:
-    """Detect, draw, write (see the module docstring); returns 0."""
-    net, spec = load_detector(args.checkpoint, args.device)
-    threshold = spec.get("score_threshold", 0.5) if args.score_threshold is None else args.score_threshold
+    """Detect, draw, write (see the module docstring); returns 0.
+
+    Raises:
+        FileNotFoundError: a photo or the checkpoint missing. ValueError: a
+        file that is no image, a bad checkpoint.
+    """
+    detector = load_detector(args.checkpoint, args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = [c if c is not None else k + 1 for k, c in enumerate(spec.get("category_ids") or [])]
-    tf = SSDEvalTransform(spec["size"])
+    ids = [c if c is not None else k + 1
+           for k, c in enumerate(detector.category_ids or [None] * detector.num_classes)]
     results, names = [], {}
     for i, path in enumerate(args.images, start=1):
         if not Path(path).is_file():
             raise FileNotFoundError(f"no image {path}")
         image = as_uint8_image(path)
-        x = tf(image).as_subclass(torch.Tensor)[None]
-        (det,) = predict(net, x, device=args.device, nms_threshold=spec.get("nms_threshold", 0.45),
-                         score_threshold=threshold, top_k=200, semantics="paper")
-        det = det[det[:, 0] >= 0].cpu()
-        h, w = image.shape[1:]
-        box = to_pixels(det[:, 2:], w, h)
-        box = torch.minimum(box.clamp(min=0), torch.tensor([w, h, w, h], dtype=box.dtype))  # inside the photo
-        pixels = torch.cat([det[:, :2], box], dim=1)
+        pixels = detector.detect(image, score_threshold=args.score_threshold)
         draw_detections(image, pixels, out / f"{Path(path).stem}.boxes{Path(path).suffix or '.png'}",
-                        classes=spec["classes"])
+                        classes=detector.class_names)
         for c, s, x0, y0, x1, y1 in pixels.tolist():
             results.append({"image_id": i, "category_id": int(ids[int(c)]), "score": round(s, 5),
                             "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]})

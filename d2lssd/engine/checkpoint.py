@@ -3,8 +3,18 @@
 A checkpoint is a dict saved with ``torch.save`` that loads with
 ``torch.load(weights_only=True)``: ``format`` (:data:`CHECKPOINT_FORMAT`),
 ``epoch`` (completed epochs), ``model`` and ``optimizer`` (state dicts),
-``history`` (:meth:`History.to_dict`) and any extra entries (``scaler``,
-``lr_scheduler``, a model's configuration).
+``history`` (:meth:`History.to_dict`), ``detector`` (the
+:attr:`d2lssd.Detector.spec` of the model: everything but the weights that
+is needed to use it, or ``None`` for a network that is not a detector) and
+any extra entries (``scaler``, ``lr_scheduler``, a trainer's configuration).
+This is the one checkpoint format: every trainer writes it and
+:func:`d2lssd.load_detector` reads it.
+
+Files of the earlier format (``d2lssd-checkpoint-v1``) are converted when read,
+here and nowhere else (:func:`upgrade_v1`): the detector spec is taken from
+the entries its two writers stored (``d2lssd train``'s ``"detector"`` dict,
+the Penn-Fudan trainer's ``"pennfudan_config"``); a v1 file of
+``train_ssd`` holds weights only and reads with ``detector = None``.
 
 Source: PyTorch's "Saving and loading a general checkpoint" recipe;
 torchvision ``references/detection/train.py`` (``model_without_ddp``,
@@ -25,13 +35,15 @@ from .._io import atomic_write
 from .history import History
 
 __all__ = ["CHECKPOINT_FORMAT", "best_path", "save_checkpoint", "read_checkpoint", "load_checkpoint",
-           "resume_training", "Checkpoints"]
+           "resume_training", "Checkpoints", "upgrade_v1"]
 
-CHECKPOINT_FORMAT = "d2lssd-checkpoint-v1"
+#: The format written; :data:`OLD_FORMATS` are read and converted (:func:`upgrade_v1`).
+CHECKPOINT_FORMAT = "d2lssd-checkpoint-v2"
+OLD_FORMATS = ("d2lssd-checkpoint-v1",)
 
 
 def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | None, epoch: int,
-                    history: History | None = None, **extra) -> None:
+                    history: History | None = None, detector: dict | None = None, **extra) -> None:
     """Write a checkpoint atomically: to a temporary file in the same folder, then ``os.replace``.
 
     An interrupted or failing write (full disk, Ctrl-C, an exception in
@@ -44,6 +56,9 @@ def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | Non
         optimizer: its ``state_dict()`` is saved (or None).
         epoch: number of completed epochs.
         history: :class:`History` (stored as plain Python data).
+        detector: the :attr:`d2lssd.Detector.spec` of ``net`` (``None``: a
+            network that is not a detector; :func:`d2lssd.load_detector`
+            refuses such a file).
         **extra: more picklable entries (e.g. ``scaler`` state).
 
     The file loads with ``torch.load(path, weights_only=True)``.
@@ -62,6 +77,7 @@ def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | Non
         "model": net.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "history": (history or History()).to_dict(),
+        "detector": detector,
         **extra,
     }
     atomic_write(path, lambda f: torch.save(state, f))
@@ -76,7 +92,9 @@ def read_checkpoint(path, map_location="cpu") -> dict:
 
     Returns:
         the checkpoint dict: ``format``, ``model`` (state dict), ``optimizer``,
-        ``epoch``, ``history`` and the extra entries given to :func:`save_checkpoint`.
+        ``epoch``, ``history``, ``detector`` and the extra entries given to
+        :func:`save_checkpoint`; a file of an earlier format comes converted
+        (:func:`upgrade_v1`).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -92,9 +110,70 @@ def read_checkpoint(path, map_location="cpu") -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated or foreign file
         raise ValueError(f"cannot read checkpoint {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+    if isinstance(state, dict) and state.get("format") in OLD_FORMATS:
+        return upgrade_v1(state)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a d2lssd checkpoint (format {CHECKPOINT_FORMAT})")
     return state
+
+
+def upgrade_v1(state: dict) -> dict:
+    """A ``d2lssd-checkpoint-v1`` dict in the current format: the one place that converts old checkpoints.
+
+    v1 had no common detector entry; each writer stored its own:
+
+    * ``d2lssd train``: ``"detector"`` = ``{"model", "classes",
+      "category_ids", "size", "sizes", "ratios", "score_threshold",
+      "nms_threshold"}``. That command fed images in [0, 1] to every model,
+      so the spec gets ``pixel_scale`` 255 (TinySSD's registry convention is
+      now d2l's [0, 255]: the spec keeps what the weights were trained on).
+    * the Penn-Fudan trainer: ``"pennfudan_config"`` (``size``,
+      ``num_classes``, ``score_threshold``, ``nms_threshold``, ``top_k``):
+      a ``resnet34`` detector of class ``pedestrian``, [0, 1] input.
+    * ``train_ssd`` (and ``train_recipe``): weights only, so ``"detector"``
+      is ``None``; :func:`d2lssd.load_detector` then says how to attach one.
+
+    Returns:
+        a new dict with ``format`` :data:`CHECKPOINT_FORMAT` and ``detector``.
+
+    Raises:
+        ValueError: a v1 ``"detector"`` entry without its keys.
+
+    Source: ours.
+    """
+    from ..models.registry import INPUT_CONVENTION
+
+    out = dict(state, format=CHECKPOINT_FORMAT)
+    old = state.get("detector")
+    pf = state.get("pennfudan_config")
+    spec = None
+    if isinstance(old, dict):
+        try:
+            size, classes = int(old["size"]), list(old["classes"])
+            spec = {"model": old["model"], "num_classes": len(classes),
+                    "model_kwargs": {"sizes": old.get("sizes"), "ratios": old.get("ratios")},
+                    "class_names": classes, "category_ids": old.get("category_ids"), "input_size": [size, size],
+                    "input": {"pixel_scale": 255.0, **INPUT_CONVENTION},
+                    "postprocess": {"semantics": "paper", "score_threshold": float(old.get("score_threshold", 0.5)),
+                                    "nms_threshold": float(old.get("nms_threshold", 0.45)), "top_k": 200,
+                                    "candidates_per_class": 400, "class_agnostic": False}}
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"a v1 checkpoint of d2lssd train with an incomplete detector entry ({e!r})") from e
+        if spec["category_ids"] is not None and all(i is None for i in spec["category_ids"]):
+            spec["category_ids"] = None
+    elif isinstance(pf, dict):
+        size = int(pf.get("size", 300))
+        spec = {"model": "resnet34", "num_classes": int(pf.get("num_classes", 1)),
+                "model_kwargs": {"sizes": None, "ratios": None},
+                "class_names": ["pedestrian"] if int(pf.get("num_classes", 1)) == 1 else
+                [f"class{i}" for i in range(int(pf["num_classes"]))],
+                "category_ids": None, "input_size": [size, size], "input": {"pixel_scale": 255.0, **INPUT_CONVENTION},
+                "postprocess": {"semantics": "paper", "score_threshold": float(pf.get("score_threshold", 0.5)),
+                                "nms_threshold": float(pf.get("nms_threshold", 0.45)),
+                                "top_k": int(pf.get("top_k", 20)), "candidates_per_class": 400,
+                                "class_agnostic": False}}
+    out["detector"] = spec
+    return out
 
 
 def load_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer | None = None,
