@@ -149,6 +149,40 @@ class PostProcess:
         return [o[o[:, 0] >= 0] for o in out]
 
 
+@torch.no_grad()
+def run_postprocessed(net: nn.Module, x: torch.Tensor, post: PostProcess, device=None) -> list:
+    """The network in eval mode on a preprocessed batch, then ``post``: the one inference path.
+
+    Args:
+        net: returns ``(anchors, cls_preds, bbox_preds)``; its train/eval mode is restored.
+        x: float ``(B, 3, H, W)`` in the network's input convention (checked by the callers).
+        post: the :class:`PostProcess`.
+        device: where to run (``net`` is moved there); default the device of ``net``'s parameters.
+
+    Returns:
+        a list of ``B`` float32 CPU tensors ``(K_i, 6)`` (``(class, score,
+        xmin, ymin, xmax, ymax)``, normalized corners); ``[]`` for ``B = 0``.
+
+    Used by :meth:`Detector.predict` and :func:`d2lssd.predict`. Source: ours.
+    """
+    from .engine.batch_loss import is_channels_last, net_device, to_input
+
+    if x.shape[0] == 0:
+        return []
+    if device is None:
+        device = net_device(net)
+    else:
+        device = torch.device(device)
+        net.to(device)
+    was_training = net.training
+    net.eval()
+    try:
+        anchors, cls_preds, bbox_preds = net(to_input(x, device, is_channels_last(net)))
+    finally:
+        net.train(was_training)
+    return [d.cpu() for d in post(cls_preds, bbox_preds, anchors)]
+
+
 def _size2(input_size, name: str = "input_size") -> tuple[int, int]:
     if isinstance(input_size, int) and not isinstance(input_size, bool):
         input_size = (input_size, input_size)
@@ -366,21 +400,11 @@ class Detector(nn.Module):
         Raises:
             ValueError: ``x`` not a float ``(B, 3, H, W)`` tensor.
         """
-        from .engine.batch_loss import is_channels_last, net_device, to_input
-
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
             raise ValueError("x must be a float tensor (B, 3, H, W), got "
                              f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-        if x.shape[0] == 0:
-            return []
         post = self.postprocess.replace(**postprocess) if postprocess else self.postprocess
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            anchors, cls_preds, bbox_preds = self.net(to_input(x, net_device(self.net), is_channels_last(self.net)))
-        finally:
-            self.net.train(was_training)
-        return [d.cpu() for d in post(cls_preds, bbox_preds, anchors)]
+        return run_postprocessed(self.net, x, post)
 
     def detect(self, images, batch_size: int = 8, **postprocess):
         """Detections on images of any size, boxes in the pixels of each image (clipped to it).

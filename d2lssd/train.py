@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from .device import try_gpu
-from .engine.batch_loss import SSDBatchLoss, is_channels_last, net_device, to_input
+from .engine.batch_loss import SSDBatchLoss, is_channels_last, net_device
 from .engine.checkpoint import (CHECKPOINT_FORMAT, Checkpoints, load_checkpoint, read_checkpoint, resume_training,
                                 save_checkpoint)
 from .engine.distributed import process_group_role, unwrap_model
@@ -50,7 +50,7 @@ from .engine.loop import evaluate, fit
 from .engine.progress import Progress, plot_mode
 from .losses import ssd_loss
 from .metrics import mean_average_precision
-from .detector import PostProcess, detector_spec
+from .detector import PostProcess, detector_spec, run_postprocessed
 
 __all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint",
            "read_checkpoint"]
@@ -314,21 +314,7 @@ def predict(net: nn.Module, images: torch.Tensor, device=None, nms_threshold: fl
     post = PostProcess(semantics=semantics, score_threshold=score_threshold, nms_threshold=nms_threshold,
                        top_k=top_k, class_agnostic=class_agnostic)
     single = images.dim() == 3
-    X = images[None] if single else images
-    if X.shape[0] == 0:
-        return []
-    if device is None:
-        device = net_device(net)
-    else:
-        device = torch.device(device)
-        net.to(device)
-    was_training = net.training
-    net.eval()
-    try:
-        anchors, cls_preds, bbox_preds = net(to_input(X, device, is_channels_last(net)))
-    finally:
-        net.train(was_training)
-    dets = [d.cpu() for d in post(cls_preds, bbox_preds, anchors)]
+    dets = run_postprocessed(net, images[None] if single else images, post, device)
     return dets[0] if single else dets
 
 

@@ -44,14 +44,12 @@ def run(args) -> int:
         checkpoint, or the check finding a difference.
     """
     try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
+        import onnx
+        import onnxscript  # noqa: F401  (the exporter needs it)
     except ImportError as e:
         raise RuntimeError(f"{e.name} is not installed: pip install \"d2lssd[export]\"") from None
     detector = load_detector(args.checkpoint, device="cpu")
     out = export_onnx(detector, args.out, top_k=args.top_k, check=False)
-    import onnx
-
     m = onnx.load(str(out), load_external_data=False)
     meta = {p.key: p.value for p in m.metadata_props}
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, opset {OPSET}): {meta['architecture']}, input "

@@ -146,33 +146,29 @@ def upgrade_v1(state: dict) -> dict:
     out = dict(state, format=CHECKPOINT_FORMAT)
     old = state.get("detector")
     pf = state.get("pennfudan_config")
-    spec = None
+
+    def spec(model, classes, ids, size, sizes, ratios, score, nms, top_k):  # the v1 writers fed [0, 1]
+        return {"model": model, "num_classes": len(classes), "model_kwargs": {"sizes": sizes, "ratios": ratios},
+                "class_names": classes, "category_ids": ids, "input_size": [size, size],
+                "input": {"pixel_scale": 255.0, **INPUT_CONVENTION},
+                "postprocess": {"semantics": "paper", "score_threshold": float(score), "nms_threshold": float(nms),
+                                "top_k": int(top_k), "candidates_per_class": 400, "class_agnostic": False}}
+
     if isinstance(old, dict):
         try:
-            size, classes = int(old["size"]), list(old["classes"])
-            spec = {"model": old["model"], "num_classes": len(classes),
-                    "model_kwargs": {"sizes": old.get("sizes"), "ratios": old.get("ratios")},
-                    "class_names": classes, "category_ids": old.get("category_ids"), "input_size": [size, size],
-                    "input": {"pixel_scale": 255.0, **INPUT_CONVENTION},
-                    "postprocess": {"semantics": "paper", "score_threshold": float(old.get("score_threshold", 0.5)),
-                                    "nms_threshold": float(old.get("nms_threshold", 0.45)), "top_k": 200,
-                                    "candidates_per_class": 400, "class_agnostic": False}}
+            ids = old.get("category_ids")
+            out["detector"] = spec(old["model"], list(old["classes"]), None if ids is None or all(
+                i is None for i in ids) else list(ids), int(old["size"]), old.get("sizes"), old.get("ratios"),
+                old.get("score_threshold", 0.5), old.get("nms_threshold", 0.45), 200)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"a v1 checkpoint of d2lssd train with an incomplete detector entry ({e!r})") from e
-        if spec["category_ids"] is not None and all(i is None for i in spec["category_ids"]):
-            spec["category_ids"] = None
     elif isinstance(pf, dict):
-        size = int(pf.get("size", 300))
-        spec = {"model": "resnet34", "num_classes": int(pf.get("num_classes", 1)),
-                "model_kwargs": {"sizes": None, "ratios": None},
-                "class_names": ["pedestrian"] if int(pf.get("num_classes", 1)) == 1 else
-                [f"class{i}" for i in range(int(pf["num_classes"]))],
-                "category_ids": None, "input_size": [size, size], "input": {"pixel_scale": 255.0, **INPUT_CONVENTION},
-                "postprocess": {"semantics": "paper", "score_threshold": float(pf.get("score_threshold", 0.5)),
-                                "nms_threshold": float(pf.get("nms_threshold", 0.45)),
-                                "top_k": int(pf.get("top_k", 20)), "candidates_per_class": 400,
-                                "class_agnostic": False}}
-    out["detector"] = spec
+        q = int(pf.get("num_classes", 1))
+        out["detector"] = spec("resnet34", ["pedestrian"] if q == 1 else [f"class{i}" for i in range(q)], None,
+                               int(pf.get("size", 300)), None, None, pf.get("score_threshold", 0.5),
+                               pf.get("nms_threshold", 0.45), pf.get("top_k", 20))
+    else:
+        out["detector"] = None
     return out
 
 

@@ -89,12 +89,13 @@ def _device(text: str) -> str:
 
 def _registered_model(text: str) -> str:
     """An argparse ``type=``: the name of a model in :data:`d2lssd.models.registry.MODELS`."""
-    from ..models.registry import MODELS
+    from ..models.registry import MODELS, get_model
 
-    if text not in MODELS:
+    try:
+        return get_model(text).name
+    except ValueError:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(sorted(MODELS))} (the model registry), "
-                                         f"got {text!r}")
-    return text
+                                         f"got {text!r}") from None
 
 
 def _opt(text: str, **more) -> dict:
