@@ -107,6 +107,7 @@ def test_all_faults_of_one_file_together_and_nothing_modified(generated, tmp_pat
     for f in faults:
         assert (f["kind"], f["image"], f["annotation"]) in found, (f, report.lines())
     assert len(report.problems) == len(faults)  # nothing else, nothing twice
+    assert report.warnings == []  # the copy of annotation 8 is a duplicate_id problem, not a duplicate_box too
     # Every line names the image and, for an annotation fault, the annotation.
     for p, line in zip(report.problems, report.lines()):
         assert f"image {p.image}" in line and p.kind in line

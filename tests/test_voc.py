@@ -23,6 +23,8 @@ def test_corners_become_zero_based_half_open(tmp_path):
     # Fractional corners are read as they are; a one-pixel-wide box (xmin == xmax) has width 1.
     assert t["boxes"].as_subclass(torch.Tensor).tolist() == [[4.5, 9.0, 25.0, 69.5], [29.0, 29.0, 30.0, 45.0]]
     assert t["labels"].tolist() == [2, 0]
+    # ... and the checker warns about it (less than 2 pixels wide), without refusing or dropping it.
+    assert [(w.kind, w.image, w.annotation) for w in ds.report.warnings] == [("small_box", "000002", 2)]
     image, t = ds[2]
     assert tuple(image.shape) == (3, 32, 32) and len(t["boxes"]) == 0  # a negative, kept
     ds.transforms = SSDEvalTransform(size=64)

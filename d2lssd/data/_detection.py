@@ -11,14 +11,25 @@ so a second box tensor in the target would be filtered wrongly. While the
 transforms run, the crowd boxes are therefore appended to ``"boxes"`` with
 the label ``-2 - class`` (always < -1: never a class, never padding) and split
 off again afterwards; a transform sees one box tensor and one label tensor.
+
+An image file that cannot be decoded when a sample is read (truncated or
+corrupt: the check made on opening decodes every file unless
+``verify_images=False``, but a file can also break afterwards) does not end a
+training run: the sample is skipped with a ``RuntimeWarning`` naming the file
+(once per file), the file is counted in ``skipped_images``, and the next
+readable sample is returned in its place (see :meth:`DetectionDataset.__getitem__`).
 """
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import warnings
+
 import torch
 import torch.utils.data
+
+from .report import image_read_errors
 
 __all__ = ["DetectionDataset", "collate_detection"]
 
@@ -32,9 +43,10 @@ def _empty_boxes(h: int, w: int):
 class DetectionDataset(torch.utils.data.Dataset):
     """Base of :class:`d2lssd.data.CocoDataset` and :class:`d2lssd.data.VOCDataset`.
 
-    Subclasses implement ``__len__`` and ``_load(idx) -> (image, target)``
-    (before transforms); this class applies ``transforms`` with the crowd
-    regions carried along (see the module docstring).
+    Subclasses implement ``__len__``, ``_load(idx) -> (image, target)``
+    (before transforms) and ``_image_path(idx)``; this class applies
+    ``transforms`` with the crowd regions carried along and skips samples
+    whose image cannot be decoded (see the module docstring).
 
     Attributes:
         classes: tuple of class names, label ``k`` is ``classes[k]`` (model class ``k + 1``).
@@ -43,12 +55,24 @@ class DetectionDataset(torch.utils.data.Dataset):
             (e.g. a training and a validation copy of one data set).
         report: the :class:`d2lssd.data.DataReport` of the check made on opening.
         num_dropped: ``(annotations, images)`` left out by ``errors="drop"``.
+        skipped_images: set of the paths (str) of the image files that could
+            not be decoded while reading samples, each skipped ever since;
+            ``num_skipped`` is their number. Each of :meth:`split`'s parts has
+            its own. A ``DataLoader`` with ``num_workers > 0`` reads in worker
+            processes, each with its own copy of the data set: the warnings
+            appear there, this object's set stays empty.
     """
 
     def __init__(self, classes: Sequence[str], transforms: Callable | None = None):
         self.classes = tuple(classes)
         self.num_classes = len(self.classes)
         self.transforms = transforms
+        self.skipped_images: set[str] = set()
+
+    @property
+    def num_skipped(self) -> int:
+        """Number of image files skipped because they could not be decoded (``len(skipped_images)``)."""
+        return len(self.skipped_images)
 
     @staticmethod
     def _check_classes(classes) -> tuple[str, ...]:
@@ -100,6 +124,39 @@ class DetectionDataset(torch.utils.data.Dataset):
     def _load(self, idx: int):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _image_path(self, idx: int):  # pragma: no cover - abstract
+        """The path of sample ``idx``'s image file (for the warning and :attr:`skipped_images`)."""
+        raise NotImplementedError
+
+    def _load_readable(self, idx: int):
+        """``_load`` of sample ``idx``, or of the next sample whose image can be decoded (wrapping around).
+
+        At most ``len(self)`` samples are tried, the files already in
+        :attr:`skipped_images` not again.
+
+        Raises:
+            RuntimeError: no image of the data set can be decoded.
+        """
+        n = len(self)
+        errors = image_read_errors()
+        for step in range(n):
+            j = (idx + step) % n
+            path = str(self._image_path(j))
+            if path in self.skipped_images:
+                continue
+            try:
+                return self._load(j)
+            except errors as e:
+                self.skipped_images.add(path)
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+                warnings.warn(f"skipping image file {path} (sample {j}): it cannot be decoded ({reason}); "
+                              f"the next readable sample is used instead, {len(self.skipped_images)} "
+                              f"file(s) skipped so far; run `d2lssd check-data` to find all such files",
+                              RuntimeWarning, stacklevel=3)
+        shown = sorted(self.skipped_images)[:3]
+        raise RuntimeError(f"none of the {n} image files of this data set can be decoded "
+                           f"({len(self.skipped_images)} skipped, e.g. {shown}); run `d2lssd check-data`")
+
     def _subset(self, indices: list[int]):  # pragma: no cover - abstract
         """A shallow copy holding only the samples ``indices`` (in that order)."""
         raise NotImplementedError
@@ -138,16 +195,32 @@ class DetectionDataset(torch.utils.data.Dataset):
         for part_keys, tf in ((train_keys, train_transforms), (val_keys, val_transforms)):
             part = self._subset([where[k] for k in part_keys])
             part.transforms = tf if tf is not None else self.transforms
+            part.skipped_images = set()  # its own count, not the shallow copy's shared set
             parts.append(part)
         return tuple(parts)
 
     def __getitem__(self, idx: int):
+        """Sample ``idx`` as ``(image, target)`` (see the subclasses), after ``transforms``.
+
+        If its image file cannot be decoded (``OSError`` such as "image file
+        is truncated", ``PIL.UnidentifiedImageError``, ``ValueError``, ...),
+        a ``RuntimeWarning`` names the file (once per file), the file is added
+        to :attr:`skipped_images`, and the sample of the next index whose image
+        can be decoded (wrapping around) is returned instead: a run does not
+        end because of one file, a batch keeps its size (that other sample
+        appears twice in the epoch). Evaluation then sees the substitute's
+        ``image_id`` twice and the skipped image not at all.
+
+        Raises:
+            TypeError: ``idx`` is not an integer. IndexError: out of range.
+            RuntimeError: no image file of the data set can be decoded.
+        """
         if not isinstance(idx, int) and not (isinstance(idx, torch.Tensor) and idx.dim() == 0):
             raise TypeError(f"index must be an integer, got {type(idx).__name__}")
         idx = int(idx)
         if not -len(self) <= idx < len(self):
             raise IndexError(f"index {idx} out of range for {len(self)} images")
-        image, target = self._load(idx % len(self))
+        image, target = self._load_readable(idx % len(self))
         if self.transforms is None:
             return image, target
         return self._transform(image, target)

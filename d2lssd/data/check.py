@@ -3,11 +3,17 @@
 A labelling tool's export is the usual source of NaN losses and crashes in
 detection training: boxes of zero or negative size, boxes far outside the
 image, annotations pointing at images or categories that do not exist,
-images that are missing or cannot be read, duplicate ids, and images whose
-declared size is not the size of the file (so every normalized box is
-wrong). :func:`check_coco` and :func:`d2lssd.data.voc.check_voc` find *all* of them in one
-pass and return a :class:`DataReport`: one :class:`Problem` per fault, each
-naming the image and the annotation. Nothing on disk is ever modified.
+images that are missing or cannot be decoded (a JPEG cut short passes
+PIL's ``verify()`` and fails in the first epoch: every image is decoded by
+default), duplicate ids, and images whose declared size is not the size of
+the file (so every normalized box is wrong). :func:`check_coco` and
+:func:`d2lssd.data.voc.check_voc` find *all* of them in one pass and return
+a :class:`DataReport`: one :class:`Problem` per fault, each naming the image
+and the annotation; probable labelling mistakes that do not break training
+are *warnings* (:attr:`DataReport.warnings`: class names differing only in
+case or spaces, boxes under 2 pixels, duplicate boxes; see
+:mod:`d2lssd.data.report`), and :attr:`DataReport.class_counts` holds the
+boxes and images per class. Nothing on disk is ever modified.
 
 The readers (:class:`d2lssd.data.CocoDataset`, :class:`d2lssd.data.VOCDataset`)
 run the same checks when they open a data set and then either refuse it
@@ -27,7 +33,7 @@ kind                   what                                                     
 ``duplicate_id``       an image, annotation or category id (or VOC image) twice    see below
 ``bad_category``       a category without a name, or a name used twice             fatal
 ``missing_file``       the image file does not exist                               image
-``unreadable_file``    the image file cannot be opened as an image                 image
+``unreadable_file``    the image file cannot be opened or decoded (truncated)      image
 ``bad_image_size``     a declared width or height <= 0 or missing                  image
 ``size_mismatch``      the declared size differs from the file's                   image
 ``unknown_image``      an annotation's ``image_id`` is not an image                annotation
@@ -55,7 +61,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .report import OUTSIDE_TOLERANCE, DataReport, Problem, check_image_file, is_int_id, is_number
+from .report import (OUTSIDE_TOLERANCE, SMALL_BOX, DataReport, Problem, check_image_file, count_classes,
+                     is_int_id, is_number, similar_names)
 from .voc import check_voc
 
 __all__ = ["Problem", "DataReport", "check_coco", "check_dataset", "read_coco_json", "add_arguments", "run"]
@@ -104,14 +111,19 @@ def check_coco(annotations, images, verify_images: bool = True) -> DataReport:
         annotations: path of the COCO JSON file, or the parsed dict (then
             shown as ``"<dict>"`` in the report).
         images: the folder that ``file_name`` of each image is relative to.
-        verify_images: also check that each file is a readable image with the
-            declared size (opens every file's header; default ``True``).
-            ``False`` only checks that the files exist.
+        verify_images: decode every image file completely (``PIL.Image.load``,
+            as training does: a truncated or corrupt file is an
+            ``unreadable_file`` problem; default ``True``). ``False`` reads
+            only each file's header (fast: existence, format and size are
+            still checked, a file cut short after its header passes).
 
     Returns:
         A :class:`DataReport` (``format="coco"``; ``data`` holds the parsed
         dict unless it could not be read). A file that is not JSON or not a
-        COCO dict gives one fatal ``bad_json`` problem.
+        COCO dict gives one fatal ``bad_json`` problem. Warnings
+        (``similar_class``, ``small_box``, ``duplicate_box``) are in
+        ``report.warnings``, boxes and images per category name in
+        ``report.class_counts`` (categories in increasing id order).
 
     Checks: entries are dicts with the fields COCO requires (image ``id``,
     ``file_name``, ``width``, ``height``; annotation ``id``, ``image_id``,
@@ -119,7 +131,7 @@ def check_coco(annotations, images, verify_images: bool = True) -> DataReport:
     every annotation's image and category exist; ``bbox = [x, y, w, h]`` (pixels
     from the top-left corner) is 4 finite numbers with ``w > 0`` and ``h > 0``
     and lies inside ``[-1, width + 1] x [-1, height + 1]``; ``iscrowd`` is 0 or 1;
-    each image file exists, can be read and has the declared width and height.
+    each image file exists, can be decoded and has the declared width and height.
 
     Raises:
         ValueError: ``images`` is not a folder.
@@ -151,11 +163,13 @@ def check_coco(annotations, images, verify_images: bool = True) -> DataReport:
     categories = _coco_categories(data["categories"], report)
     sizes = _coco_images(data["images"], root, verify_images, report)
     _coco_annotations(data["annotations"], sizes, categories, report)
+    _coco_class_report(data, categories, report)
     return report
 
 
-def _coco_categories(entries, report: DataReport) -> set:
-    seen_ids, seen_names, ok = Counter(), {}, set()
+def _coco_categories(entries, report: DataReport) -> dict:
+    """Check the categories; returns ``{category id: name or None}`` of the known ids (first entry's name)."""
+    seen_ids, seen_names, ok = Counter(), {}, {}
     for k, c in enumerate(entries):
         if not isinstance(c, dict) or not is_int_id(c.get("id")):
             report._add(Problem("bad_entry", f"categories[{k}] needs an integer 'id', got "
@@ -169,12 +183,13 @@ def _coco_categories(entries, report: DataReport) -> set:
         name = c.get("name")
         if not isinstance(name, str) or not name:
             report._add(Problem("bad_category", f"category {cid} has no name", report.source, fatal=True))
+            name = None
         elif name in seen_names and seen_names[name] != cid:
             report._add(Problem("bad_category", f"category name {name!r} is used by ids "
                                 f"{seen_names[name]} and {cid}", report.source, fatal=True))
         else:
             seen_names[name] = cid
-        ok.add(cid)
+        ok.setdefault(cid, name)
     return ok
 
 
@@ -224,6 +239,7 @@ def _coco_annotations(entries, sizes: dict, categories: set, report: DataReport)
     src = report.source
     counts = Counter(a.get("id") for a in entries if isinstance(a, dict) and is_int_id(a.get("id")))
     seen = Counter()
+    first_of_box: dict = {}  # (image id, category id, bbox) -> id of the first annotation with it
     for k, a in enumerate(entries):
         if not isinstance(a, dict) or not is_int_id(a.get("id")):
             report._add(Problem("bad_entry", f"annotations[{k}] needs an integer 'id', got "
@@ -273,6 +289,41 @@ def _coco_annotations(entries, sizes: dict, categories: set, report: DataReport)
             elif min(x + w, W) <= max(x, 0) or min(y + h, H) <= max(y, 0):
                 add("outside", f"box [x={x}, y={y}, x+w={x + w}, y+h={y + h}] has no part inside the "
                                f"{W}x{H} image")
+        if k not in report.bad_annotations:
+            _coco_box_warnings(a, fname, shown_image, first_of_box, report)
+
+
+def _coco_box_warnings(a: dict, fname, shown_image, first_of_box: dict, report: DataReport) -> None:
+    """``small_box`` and ``duplicate_box`` warnings of annotation ``a``, which has no problem."""
+    x, y, w, h = a["bbox"]
+
+    def warn(kind, msg):
+        report._add(Problem(kind, msg, report.source, shown_image, fname, a["id"], severity="warning"))
+
+    if w < SMALL_BOX or h < SMALL_BOX:
+        warn("small_box", f"box {w:g}x{h:g} pixels (width x height, bbox {list(a['bbox'])}) is less than "
+                          f"{SMALL_BOX:g} pixels wide or high: a stray click of the labelling tool?")
+    key = (a["image_id"], a["category_id"], tuple(float(v) for v in a["bbox"]))
+    if key in first_of_box:
+        warn("duplicate_box", f"the same category {a['category_id']} and bbox {list(a['bbox'])} as "
+                              f"annotation {first_of_box[key]} of this image: the object is labelled twice")
+    else:
+        first_of_box[key] = a["id"]
+
+
+def _coco_class_report(data: dict, categories: dict, report: DataReport) -> None:
+    """``similar_class`` warnings and :attr:`DataReport.class_counts` (over what ``errors="drop"`` keeps)."""
+    named = {cid: n for cid, n in sorted(categories.items()) if n is not None}
+    pairs = ((a["image_id"], named[a["category_id"]]) for k, a in enumerate(data["annotations"])
+             if k not in report.bad_annotations and a["image_id"] not in report.bad_images
+             and a["category_id"] in named)  # an annotation without a problem has int ids
+    report.class_counts = count_classes(named.values(), pairs)
+    for group in similar_names(named.values()):
+        shown = ", ".join(f"{n!r} (id {cid}, {report.class_counts[n][0]} boxes)" for n in group
+                          for cid in named if named[cid] == n)
+        report._add(Problem("similar_class", f"category names {shown} differ only in case or surrounding "
+                            f"spaces: they are different classes to the model; rename them to one name "
+                            f"if they are one class", report.source, severity="warning"))
 
 
 def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None,
@@ -283,7 +334,8 @@ def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None
         coco: COCO annotation file (or dict); needs ``images``.
         images: image folder of the COCO file.
         voc: a VOC folder (see :func:`d2lssd.data.voc.check_voc`); ``image_set`` picks a list.
-        verify_images: see :func:`check_coco`.
+        verify_images: decode every image (default); ``False``: read only the
+            headers (fast; see :func:`check_coco`).
 
     Returns:
         The :class:`DataReport`.
@@ -313,16 +365,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image-set", metavar="NAME", help="with --voc: check only the images listed in "
                         "ImageSets/Main/NAME.txt")
     parser.add_argument("--no-verify-images", action="store_true",
-                        help="only check that image files exist (faster: does not open them)")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary line")
+                        help="read only each image file's header (format, size) instead of decoding every "
+                        "image: much faster, but a file cut short after its header passes and then fails "
+                        "in training")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary (the per-class counts "
+                        "and the summary line), not one line per problem and warning")
 
 
 def run(args) -> int:
-    """``d2lssd check-data``: one line per problem on stdout, then a summary.
+    """``d2lssd check-data``: one line per problem, then per warning, on stdout; then a summary.
+
+    The summary is the per-class table (class, boxes, images: see
+    :attr:`DataReport.class_counts`) and one line of counts by kind
+    (:meth:`DataReport.summary`); it goes to stdout when there is no
+    problem, else to stderr.
 
     Returns:
-        0 when the data set has no problem, 1 otherwise (also for a bad file:
-        ``main`` prints that one line).
+        0 when the data set has no problem (warnings or not), 1 otherwise
+        (also for a bad file: ``main`` prints that one line).
     """
     if (args.coco is None) == (args.voc is None):
         raise ValueError("give --coco FILE --images DIR, or --voc DIR")
@@ -335,7 +395,10 @@ def run(args) -> int:
     report = check_dataset(coco=args.coco, images=args.images, voc=args.voc, image_set=args.image_set,
                            verify_images=not args.no_verify_images)
     if not args.quiet:
-        for line in report.lines():
+        for line in report.lines() + report.warning_lines():
             print(line)
-    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+    out = sys.stdout if report.ok else sys.stderr
+    for line in report.class_lines():
+        print(line, file=out)
+    print(report.summary(), file=out)
     return 0 if report.ok else 1

@@ -97,7 +97,8 @@ def _indexed_coco_detection_class():
 
     A subclass, so ``wrap_dataset_for_transforms_v2`` (which looks the
     dataset's classes up in its registry along the MRO) wraps it as a
-    ``CocoDetection``; loading images and targets is ``CocoDetection``'s own code.
+    ``CocoDetection``; loading images and targets is ``CocoDetection``'s own
+    code, except that an image file is closed also when it fails to decode.
     """
     from torchvision.datasets import CocoDetection
     from torchvision.datasets.vision import VisionDataset
@@ -107,6 +108,14 @@ def _indexed_coco_detection_class():
             VisionDataset.__init__(self, root)
             self.coco = coco
             self.ids = list(image_ids)
+
+        def _load_image(self, id: int):
+            # CocoDetection's own, but closing the file also when decoding fails (a truncated file
+            # is skipped by DetectionDataset, and would otherwise leave its file open).
+            from PIL import Image
+
+            with Image.open(os.path.join(self.root, self.coco.loadImgs(id)[0]["file_name"])) as im:
+                return im.convert("RGB")
 
     return IndexedCocoDetection
 
@@ -152,7 +161,10 @@ class CocoDataset(DetectionDataset):
             report); ``"drop"``: leave the bad annotations and images out and
             print how many (fatal problems, such as a duplicate category id, are
             refused anyway).
-        verify_images: open every image when checking (sizes, readability).
+        verify_images: decode every image when checking (default; a
+            truncated file is a problem), else read only the headers (fast).
+            Either way, a file that fails to decode later is skipped with a
+            warning when read (see :class:`d2lssd.data.DetectionDataset`).
 
     Attributes:
         classes: tuple of class names; ``num_classes``: their number ``q``.
@@ -162,8 +174,8 @@ class CocoDataset(DetectionDataset):
         image_ids: list of the image ids read, in dataset order (increasing id).
         file_names: list of their file names.
         coco: the ``pycocotools.coco.COCO`` index of what was read (after dropping).
-        annotations, images: the paths given. report, num_dropped: see
-        :class:`d2lssd.data.DetectionDataset`.
+        annotations, images: the paths given. report, num_dropped,
+        skipped_images, num_skipped: see :class:`d2lssd.data.DetectionDataset`.
 
     Raises:
         FileNotFoundError: ``annotations`` does not exist.
@@ -235,6 +247,9 @@ class CocoDataset(DetectionDataset):
         base = _indexed_coco_detection_class()(str(self.images), self.coco, out.image_ids)
         out._wrapped = wrap_dataset_for_transforms_v2(base, target_keys={"image_id", "boxes", "labels", "iscrowd"})
         return out
+
+    def _image_path(self, idx: int) -> Path:
+        return self.images / self.file_names[idx]
 
     def _load(self, idx: int):
         from torchvision import tv_tensors

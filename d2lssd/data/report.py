@@ -3,10 +3,35 @@
 :class:`Problem` and :class:`DataReport` are the linter-style result of
 :func:`d2lssd.data.check.check_coco` and :func:`d2lssd.data.voc.check_voc`
 (every fault at once, one line each); :func:`check_image_file` is the one
-check of an image file both formats run (missing, unreadable, declared size
-against the file). The format checkers import this module and not each other.
+check of an image file both formats run (missing, unreadable or not
+decodable, declared size against the file). The format checkers import this
+module and not each other.
 
-Source: ours (the idea of a linter that reports everything at once, GUIDE section 7).
+Two severities (:attr:`Problem.severity`): a *problem* (``"problem"``)
+breaks training or evaluation and makes the readers refuse the data set or
+drop what it names; a *warning* (``"warning"``) is legal data that is
+probably a labelling mistake, never refused or dropped:
+
+=====================  ==========================================================
+warning kind           what
+=====================  ==========================================================
+``similar_class``      class names that differ only in case or surrounding spaces
+                       (``"Raccoon"`` and ``"raccoon"``: two classes to the model)
+``small_box``          a box less than :data:`SMALL_BOX` pixels wide or high
+``duplicate_box``      a box of the same class with the same coordinates as an
+                       earlier one of the same image
+=====================  ==========================================================
+
+Warnings are only given for annotations without a problem.
+
+A PIL pitfall (GUIDE section 9): ``Image.verify()`` checks a file's structure
+without decoding it, so a JPEG cut short passes it and fails at ``load()``
+("image file is truncated") in the first epoch. :func:`check_image_file`
+therefore decodes every file (``load()``) unless asked for the header only.
+
+Source: ours (the idea of a linter that reports everything at once, GUIDE
+section 7); PIL's ``Image.open`` (reads the header only) and ``Image.load``
+(decodes).
 """
 
 from __future__ import annotations
@@ -16,10 +41,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["OUTSIDE_TOLERANCE", "Problem", "DataReport", "is_number", "is_int_id", "check_image_file"]
+__all__ = ["OUTSIDE_TOLERANCE", "SMALL_BOX", "Problem", "DataReport", "is_number", "is_int_id",
+           "check_image_file", "image_read_errors", "similar_names", "count_classes"]
 
 #: Tolerance of the "outside the image" check, in pixels.
 OUTSIDE_TOLERANCE = 1.0
+
+#: A box narrower or lower than this many pixels gets a ``small_box`` warning.
+SMALL_BOX = 2.0
+
+SEVERITIES = ("problem", "warning")
 
 
 @dataclass(frozen=True)
@@ -35,6 +66,11 @@ class Problem:
         annotation: the annotation's id (COCO) or 1-based object number (VOC), or ``None``.
         fatal: cannot be dropped (see the module docstring).
         drops: ``"annotation"``, ``"image"`` or ``None``: what ``errors="drop"`` removes.
+        severity: ``"problem"`` (default) or ``"warning"`` (see the module
+            docstring; a warning is never fatal and drops nothing).
+
+    Raises:
+        ValueError: an unknown ``severity``, or a warning that is fatal or drops something.
     """
 
     kind: str
@@ -45,9 +81,20 @@ class Problem:
     annotation: object = None
     fatal: bool = False
     drops: str | None = None
+    severity: str = "problem"
+
+    def __post_init__(self):
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        if self.severity == "warning" and (self.fatal or self.drops is not None):
+            raise ValueError(f"a warning is never fatal and drops nothing, got fatal={self.fatal}, "
+                             f"drops={self.drops!r}")
 
     def line(self) -> str:
-        """The report line: ``source: image ID 'FILE', annotation ID: kind: message``."""
+        """The report line: ``source: image ID 'FILE', annotation ID: kind: message``.
+
+        A warning's line says so: ``...: warning: kind: message``.
+        """
         where = []
         if self.image is not None or self.image_file is not None:
             img = "image"
@@ -59,7 +106,8 @@ class Problem:
         if self.annotation is not None:
             where.append(f"annotation {self.annotation}")
         head = f"{self.source}: " if self.source else ""
-        return f"{head}{', '.join(where) + ': ' if where else ''}{self.kind}: {self.message}"
+        warn = "warning: " if self.severity == "warning" else ""
+        return f"{head}{', '.join(where) + ': ' if where else ''}{warn}{self.kind}: {self.message}"
 
     def __str__(self) -> str:
         return self.line()
@@ -72,13 +120,21 @@ class DataReport:
     Attributes:
         source: the checked file or folder, as shown.
         format: ``"coco"`` or ``"voc"``.
-        problems: list of :class:`Problem` in the order found.
+        problems: list of :class:`Problem` (severity ``"problem"``) in the order found.
+        warnings: list of :class:`Problem` of severity ``"warning"``, in the order found
+            (they do not make the report fail: :attr:`ok` looks at ``problems`` only).
         num_images, num_annotations: entries in the data (as declared, before any drop).
         bad_images: ids (COCO) or names (VOC) of the images that ``errors="drop"`` removes.
         bad_annotations: the annotations that ``errors="drop"`` removes: COCO: positions in
             ``data["annotations"]`` (a duplicate id cannot name one of its copies); VOC:
             ``(image name, 1-based object number)``. Annotations of dropped images are not listed.
         data: the parsed COCO dict (``None`` for VOC or unreadable JSON); the readers reuse it.
+        class_counts: dict class name -> ``(boxes, images)``: the number of
+            annotations of that class and of images with at least one, counted
+            over what ``errors="drop"`` keeps (crowd / difficult boxes
+            included); in the data's class order (COCO: increasing category
+            id; VOC: the ``classes`` given, else sorted), classes without any
+            box included with ``(0, 0)``.
     """
 
     source: str
@@ -89,10 +145,12 @@ class DataReport:
     bad_images: set = field(default_factory=set)
     bad_annotations: set = field(default_factory=set)
     data: dict | None = field(default=None, repr=False)
+    warnings: list = field(default_factory=list)
+    class_counts: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """``True`` when no problem was found."""
+        """``True`` when no problem was found (warnings do not count)."""
         return not self.problems
 
     @property
@@ -101,20 +159,50 @@ class DataReport:
         return [p for p in self.problems if p.fatal]
 
     def lines(self) -> list[str]:
-        """One line per problem (:meth:`Problem.line`)."""
+        """One line per problem (:meth:`Problem.line`); warnings are in :meth:`warning_lines`."""
         return [p.line() for p in self.problems]
+
+    def warning_lines(self) -> list[str]:
+        """One line per warning (:meth:`Problem.line`, which says ``warning:``)."""
+        return [p.line() for p in self.warnings]
 
     def counts(self) -> Counter:
         """Number of problems of each kind."""
         return Counter(p.kind for p in self.problems)
 
+    def warning_counts(self) -> Counter:
+        """Number of warnings of each kind."""
+        return Counter(p.kind for p in self.warnings)
+
     def summary(self) -> str:
-        """One line: the number of problems by kind, or that the data set is clean."""
+        """One line: the number of problems (and warnings) by kind, or that the data set is clean.
+
+        It ends with ``no problems found`` when there is no problem, warnings or not.
+        """
         what = f"{self.source} ({self.format}, {self.num_images} images, {self.num_annotations} annotations)"
+        warned = ""
+        if self.warnings:
+            by_kind = ", ".join(f"{n} {k}" for k, n in sorted(self.warning_counts().items()))
+            warned = f"{len(self.warnings)} warning(s): {by_kind}"
         if self.ok:
-            return f"{what}: no problems found"
+            return f"{what}: {warned + '; ' if warned else ''}no problems found"
         by_kind = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
-        return f"{what}: {len(self.problems)} problem(s): {by_kind}"
+        return f"{what}: {len(self.problems)} problem(s): {by_kind}{'; ' + warned if warned else ''}"
+
+    def class_lines(self) -> list[str]:
+        """The per-class counts (:attr:`class_counts`) as a small table: a header, one line per class.
+
+        Empty when the data names no class. Class names are shown with
+        ``repr`` so that surrounding spaces are visible.
+        """
+        if not self.class_counts:
+            return []
+        names = [repr(n) for n in self.class_counts]
+        width = max(len("class"), *(len(n) for n in names))
+        out = [f"{'class':<{width}}  {'boxes':>7}  {'images':>7}"]
+        for shown, (boxes, images) in zip(names, self.class_counts.values()):
+            out.append(f"{shown:<{width}}  {boxes:>7}  {images:>7}")
+        return out
 
     def drop_summary(self) -> str:
         """One line saying what ``errors="drop"`` leaves out."""
@@ -148,7 +236,7 @@ class DataReport:
         raise ValueError(f"{self.summary()}; {hint}:\n  " + "\n  ".join(shown) + more)
 
     def _add(self, problem: Problem) -> None:
-        self.problems.append(problem)
+        (self.warnings if problem.severity == "warning" else self.problems).append(problem)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -162,20 +250,46 @@ def is_int_id(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _image_size(path: Path, verify: bool):
-    """``(width, height), None`` of an image file, or ``None, reason``."""
-    from PIL import Image, UnidentifiedImageError
+def image_read_errors() -> tuple:
+    """The exceptions PIL raises for a file it cannot open or decode.
+
+    ``OSError`` (a truncated file: "image file is truncated", "Truncated File
+    Read"; ``PIL.UnidentifiedImageError`` is one; so is a file deleted
+    meanwhile), ``SyntaxError`` and ``ValueError`` (broken structures some
+    plugins report so), ``EOFError`` (a frame cut short) and
+    ``PIL.Image.DecompressionBombError`` (an image of absurd size).
+    """
+    from PIL import Image
+
+    return (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
+def _image_size(path: Path, decode: bool):
+    """``(width, height), None`` of an image file, or ``None, reason``.
+
+    ``decode``: decode every pixel (``Image.load``), else read the header only.
+    The size is the file's stored size (no EXIF orientation applied), the
+    size of what the readers decode.
+    """
+    from PIL import Image
+
+    def why(e, what):
+        return f"{what} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ") + ")"
 
     try:
-        with Image.open(path) as im:
-            size = im.size
-            if verify:
-                im.verify()  # reads the file's structure (PNG CRCs, JPEG markers) without decoding
-        return size, None
+        im = Image.open(path)  # reads the header
     except FileNotFoundError:
         return None, "missing"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+    except image_read_errors() as e:
+        return None, why(e, "cannot be read as an image")
+    with im:
+        size = im.size
+        if decode:
+            try:
+                im.load()  # decodes: a truncated JPEG fails here, not in Image.open / Image.verify
+            except image_read_errors() as e:
+                return None, why(e, "cannot be decoded: the file is truncated or corrupt")
+    return size, None
 
 
 def _swapped_hint(real, declared) -> str:
@@ -186,15 +300,17 @@ def _swapped_hint(real, declared) -> str:
     return ""
 
 
-def check_image_file(path: Path, declared, verify: bool, add, said: str) -> bool:
+def check_image_file(path: Path, declared, decode: bool, add, said: str) -> bool:
     """Check one image file of a data set; report its problems with ``add(kind, message)``.
 
     Args:
         path: the image file.
         declared: ``(width, height)`` the annotations declare, or ``None``
             (not known or itself invalid: no size comparison).
-        verify: open the file (unreadable files, size mismatch); else only
-            check that it exists.
+        decode: decode the whole file (``PIL.Image.load``), as training will:
+            a truncated or corrupt file is ``unreadable_file``. ``False``
+            reads only the header (fast; a file cut short after its header
+            passes).
         add: called as ``add(kind, message)`` for each problem found
             (``missing_file``, ``unreadable_file``, ``size_mismatch``).
         said: how the message names the declared size (``"declared"`` for
@@ -202,18 +318,59 @@ def check_image_file(path: Path, declared, verify: bool, add, said: str) -> bool
 
     Returns:
         True when a problem was found (the image is bad).
+
+    The size compared is the file's stored width and height, what the
+    readers decode (no EXIF orientation applied); width and height
+    exchanged get a hint about EXIF orientation. ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES
+    = True`` (set by some code to read broken files) makes PIL accept truncated files, here too.
     """
     if not path.is_file():
         add("missing_file", f"no file {path}")
         return True
-    if not verify:
-        return False
-    real, why = _image_size(path, verify=True)
+    real, why = _image_size(path, decode)
     if real is None:
-        add("unreadable_file", f"{path} cannot be read as an image ({why})")
+        add("unreadable_file", f"{path} {why}")
         return True
     if declared is not None and tuple(real) != tuple(declared):
         add("size_mismatch", f"{said} {declared[0]}x{declared[1]} (width x height), the file is "
                              f"{real[0]}x{real[1]}{_swapped_hint(real, declared)}")
         return True
     return False
+
+
+def similar_names(names) -> list[list[str]]:
+    """Groups of class names that differ only in case or surrounding spaces.
+
+    Args:
+        names: iterable of str (repeats are ignored).
+
+    Returns:
+        A list of groups, each a sorted list of at least two distinct names whose
+        ``name.strip().casefold()`` is the same (``["Raccoon", "raccoon "]``);
+        the groups sorted by their first name.
+    """
+    groups: dict = {}
+    for n in names:
+        groups.setdefault(n.strip().casefold(), set()).add(n)
+    return [sorted(g) for g in sorted(groups.values(), key=min) if len(g) > 1]
+
+
+def count_classes(order, pairs) -> dict:
+    """Per-class ``(boxes, images)`` from ``(image key, class name)`` pairs, one per box.
+
+    Args:
+        order: class names to list first, in this order (also when without
+            any box); names met in ``pairs`` but not in ``order`` follow, sorted.
+        pairs: iterable of ``(image, name)``, one per annotation.
+
+    Returns:
+        dict name -> ``(number of boxes, number of distinct images)``.
+    """
+    boxes, images = Counter(), {}
+    for image, name in pairs:
+        boxes[name] += 1
+        images.setdefault(name, set()).add(image)
+    names = list(dict.fromkeys(order))
+    listed = set(names)
+    names += sorted(n for n in boxes if n not in listed)
+    return {n: (boxes[n], len(images.get(n, ()))) for n in names}

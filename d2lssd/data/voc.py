@@ -45,7 +45,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from ._detection import DetectionDataset
-from .report import OUTSIDE_TOLERANCE, DataReport, Problem, check_image_file, is_number
+from .report import (OUTSIDE_TOLERANCE, SMALL_BOX, DataReport, Problem, check_image_file, count_classes,
+                     is_number, similar_names)
 
 __all__ = ["VOC_CLASSES", "VOCDataset", "check_voc", "read_voc_annotation", "voc_class_names"]
 
@@ -182,14 +183,22 @@ def check_voc(root, image_set: str | None = None, classes: Iterable[str] | None 
         image_set: a list in ``ImageSets/Main/<image_set>.txt`` (one image
             name per line) to check; default every ``Annotations/*.xml``.
         classes: the allowed class names; default any name.
-        verify_images: open each image to check it is readable and has the size of ``<size>``.
+        verify_images: decode every image completely (``PIL.Image.load``, as
+            training does: a truncated or corrupt file is an ``unreadable_file``
+            problem; default ``True``); ``False`` reads only each file's header
+            (fast; format and size are still checked, a file cut short after
+            its header passes).
 
     Returns:
         A :class:`DataReport` (``format="voc"``); images are named by their
-        XML file's stem, annotations by 1-based object number.
+        XML file's stem, annotations by 1-based object number. Warnings
+        (``similar_class``, ``small_box``: less than 2 pixels wide or high,
+        counting VOC's inclusive corners, so ``xmin == xmax`` is 1 pixel;
+        ``duplicate_box``) are in ``report.warnings``; boxes and images per
+        class in ``report.class_counts`` (in the order of ``classes``, else sorted).
 
     Checks: each XML parses (``xml.etree``); the image file (``<filename>``
-    in ``JPEGImages/``, else ``<stem>.jpg``) exists, is readable and has the
+    in ``JPEGImages/``, else ``<stem>.jpg``) exists, can be decoded and has the
     width and height of ``<size>`` (positive); each ``<object>`` has a
     ``<name>`` (known, when ``classes`` is given) and a ``<bndbox>`` of four
     numbers with ``xmin <= xmax``, ``ymin <= ymax`` (VOC corners are 1-based
@@ -207,19 +216,35 @@ def check_voc(root, image_set: str | None = None, classes: Iterable[str] | None 
     root = Path(root)
     report = DataReport(str(root), "voc")
     names, listed_twice = _list_names(root, image_set)
-    allowed = None if classes is None else set(classes)
+    order = None if classes is None else list(classes)
+    allowed = None if order is None else set(order)
     for name in listed_twice:
         report._add(Problem("duplicate_id", f"listed more than once in ImageSets/Main/{image_set}.txt",
                             report.source, name, drops="image"))
         report.bad_images.add(name)
     report.num_images = len(names)
+    seen: dict = {}  # class name -> XML file it first appears in
+    kept: list = []  # (image name, class name) of each object errors="drop" keeps
     for name in names:
-        _check_voc_file(root, name, allowed, verify_images, report)
+        _check_voc_file(root, name, allowed, verify_images, report, seen, kept)
+    report.class_counts = count_classes(order if order is not None else sorted(seen), kept)
+    for group in similar_names(list(seen) + (order or [])):
+        shown = ", ".join(f"{n!r} ({report.class_counts.get(n, (0, 0))[0]} boxes"
+                          + (f", first in {seen[n]})" if n in seen else ", in classes)") for n in group)
+        report._add(Problem("similar_class", f"class names {shown} differ only in case or surrounding "
+                            f"spaces: they are different classes to the model; rename them to one name if "
+                            f"they are one class",
+                            report.source, severity="warning"))
     return report
 
 
-def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report: DataReport) -> None:
-    """Check one image of a VOC folder (its XML, its file, its objects), adding to ``report``."""
+def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report: DataReport,
+                    seen: dict, kept: list) -> None:
+    """Check one image of a VOC folder (its XML, its file, its objects), adding to ``report``.
+
+    Adds the class names met to ``seen`` (name -> this XML file, if new) and
+    ``(name, class)`` of each object without a problem of an image without one to ``kept``.
+    """
     src = f"Annotations/{name}.xml"
     xml_path = root / "Annotations" / f"{name}.xml"
     if not xml_path.is_file():
@@ -245,11 +270,14 @@ def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report:
     bad_image |= check_image_file(img_path, size, verify_images, add_image, "<size> says")
     if bad_image:
         report.bad_images.add(name)
+    first_of_box: dict = {}  # (class, box) -> number of the first object with it
     for k, obj in enumerate(ann["objects"], start=1):
         def add(kind, msg):
             report._add(Problem(kind, msg, src, name, fname, k, drops="annotation"))
             report.bad_annotations.add((name, k))
 
+        if obj["name"]:
+            seen.setdefault(obj["name"], src)
         if not obj["name"]:
             add("bad_entry", "object without a <name>")
         elif allowed is not None and obj["name"] not in allowed:
@@ -272,6 +300,32 @@ def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report:
             elif min(x2, W) <= max(x1 - 1, 0) or min(y2, H) <= max(y1 - 1, 0):
                 add("outside", f"box (xmin={x1:g}, ymin={y1:g}, xmax={x2:g}, ymax={y2:g}; 1-based "
                                f"inclusive) has no part inside the {W}x{H} image")
+        if (name, k) in report.bad_annotations:
+            continue
+        _voc_box_warnings(name, fname, src, k, obj, first_of_box, report)
+        if name not in report.bad_images:
+            kept.append((name, obj["name"]))
+
+
+def _voc_box_warnings(name, fname, src, k: int, obj: dict, first_of_box: dict, report: DataReport) -> None:
+    """``small_box`` and ``duplicate_box`` warnings of object ``k`` (1-based), which has no problem."""
+    x1, y1, x2, y2 = obj["box"]
+
+    def warn(kind, msg):
+        report._add(Problem(kind, msg, src, name, fname, k, severity="warning"))
+
+    w, h = x2 - x1 + 1, y2 - y1 + 1  # inclusive corners: xmin == xmax is one pixel wide
+    if w < SMALL_BOX or h < SMALL_BOX:
+        warn("small_box", f"box (xmin={x1:g}, ymin={y1:g}, xmax={x2:g}, ymax={y2:g}; 1-based inclusive) is "
+                          f"{w:g}x{h:g} pixels (width x height), less than {SMALL_BOX:g} pixels wide or high: "
+                          f"a stray click of the labelling tool?")
+    key = (obj["name"], obj["box"])
+    if key in first_of_box:
+        warn("duplicate_box", f"the same class {obj['name']!r} and box (xmin={x1:g}, ymin={y1:g}, "
+                              f"xmax={x2:g}, ymax={y2:g}) as object {first_of_box[key]} of this image: "
+                              f"the object is labelled twice")
+    else:
+        first_of_box[key] = k
 
 
 class VOCDataset(DetectionDataset):
@@ -308,12 +362,16 @@ class VOCDataset(DetectionDataset):
         errors: ``"raise"`` (default): refuse a data set with any problem
             found by :func:`d2lssd.data.check_voc`; ``"drop"``: leave out the
             bad objects and images and print how many.
-        verify_images: open every image when checking (see :func:`check_voc`).
+        verify_images: decode every image when checking (default), else read
+            only the headers (see :func:`check_voc`). Either way, a file that
+            fails to decode later is skipped with a warning when read (see
+            :class:`d2lssd.data.DetectionDataset`).
 
     Attributes:
         classes: tuple of class names (label ``k`` is ``classes[k]``);
         names: image names in order; report: the :class:`DataReport` of the check;
-        num_dropped: ``(annotations, images)`` left out by ``errors="drop"``.
+        num_dropped: ``(annotations, images)`` left out by ``errors="drop"``;
+        skipped_images, num_skipped: see :class:`d2lssd.data.DetectionDataset`.
 
     Raises:
         ValueError: bad arguments, a data set with problems (see ``errors``), no image.
@@ -372,6 +430,9 @@ class VOCDataset(DetectionDataset):
             for _, x1, y1, x2, y2 in rows:
                 out.append((x1 / w, y1 / h, x2 / w, y2 / h))
         return torch.tensor(out, dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
+
+    def _image_path(self, idx: int) -> Path:
+        return self._records[idx][0]
 
     def _load(self, idx: int):
         path, rows, crowd, _ = self._records[idx]
