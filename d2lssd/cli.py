@@ -29,8 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("d2lssd.commands.train", "train an SSD on a COCO or Pascal VOC data set and write a checkpoint"),
     "evaluate": ("d2lssd.commands.evaluate", "AP50, AP, AP75 and per-class AP50 of a checkpoint on a data set"),
     "predict": ("d2lssd.commands.predict", "detect objects on photos: drawn boxes and a COCO results JSON"),
-    "check-data": ("d2lssd.data.check", "check a COCO or Pascal VOC detection data set: one line per problem"),
+    "check-data": ("d2lssd.data.check", "check a COCO, Pascal VOC or YOLO detection data set: one line per problem"),
     "export": ("d2lssd.commands.export", "export a trained checkpoint to ONNX with decoding, NMS and top-k in the graph"),
+    "convert": ("d2lssd.commands.convert", "convert a detection data set between COCO, Pascal VOC and YOLO"),
 }
 
 
@@ -54,7 +55,49 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(p)
+        if name == "check-data":
+            _add_check_data_yolo(p)
     return parser
+
+
+# --------------------------------------------------------------------------- check-data --yolo
+# ``d2lssd check-data``'s COCO and VOC options live in d2lssd.data.check; the YOLO
+# ones are added here and run d2lssd.data.yolo.check_yolo (imported when used).
+
+
+def _add_check_data_yolo(parser: argparse.ArgumentParser) -> None:
+    """``--yolo PATH [--yolo-split NAME]`` of ``d2lssd check-data``."""
+    parser.add_argument("--yolo", metavar="PATH", help="a YOLO data set: an Ultralytics dataset YAML, or a folder "
+                        "with images/ and labels/ (and classes.txt or data.yaml for the class names)")
+    parser.add_argument("--yolo-split", metavar="NAME", help="with --yolo: check only this split of the YAML "
+                        "(default: every split it names), or images/NAME/ of a folder")
+
+
+def _check_data_yolo(args) -> int:
+    """``d2lssd check-data --yolo``: the report of each split, printed as for COCO and VOC; 0 if all are clean."""
+    from pathlib import Path
+
+    from .data.yolo import check_yolo, yolo_splits
+
+    if args.yolo is None:
+        raise ValueError("give --coco FILE --images DIR, --voc DIR or --yolo PATH")
+    if args.coco is not None or args.voc is not None:
+        raise ValueError("give one of --coco, --voc and --yolo")
+    if not Path(args.yolo).exists():
+        raise FileNotFoundError(f"--yolo: no file or folder {args.yolo}")
+    splits = [args.yolo_split] if args.yolo_split is not None else yolo_splits(args.yolo)
+    status = 0
+    for split in splits:
+        report = check_yolo(args.yolo, split, verify_images=not args.no_verify_images)
+        if not args.quiet:
+            for line in report.lines() + report.warning_lines():
+                print(line)
+        out = sys.stdout if report.ok else sys.stderr
+        for line in report.class_lines():
+            print(line, file=out)
+        print(report.summary(), file=out)
+        status = status or (0 if report.ok else 1)
+    return status
 
 
 def main(argv=None) -> int:
@@ -70,7 +113,11 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
-    return run_reporting(f"d2lssd {args.command}", module.run, args)
+    command = module.run
+    if args.command == "check-data" and (getattr(args, "yolo", None) is not None
+                                         or (args.coco is None and args.voc is None)):
+        command = _check_data_yolo  # also says that no data was named, naming all three options
+    return run_reporting(f"d2lssd {args.command}", command, args)
 
 
 def run_reporting(prog: str, command, args) -> int:
