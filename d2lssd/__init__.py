@@ -35,9 +35,11 @@ from .models import SSDResNet34, TinySSD
 from .nms import batched_nms, multibox_detection, nms, ssd_postprocess
 from .offsets import offset_boxes, offset_inverse
 from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo
-from .recipes import LOSS_SCHEDULES, RECIPES, train_recipe
-from .train import (TINYSSD_SCHEDULES, History, evaluate_ap, evaluate_ssd, load_checkpoint, pick_schedule, predict,
-                    save_checkpoint, train_ssd)
+from .engine import History, load_checkpoint, save_checkpoint
+from .presets import PRESETS, pick_schedule, preset_config
+from .recipes import train_recipe
+from .train import evaluate_ap, evaluate_ssd, predict, train_ssd
+from .trainer import train_detector
 
 __version__ = "0.1.0"
 
@@ -61,8 +63,8 @@ __all__ = [
     "cls_eval", "bbox_eval",
     "mean_average_precision",
     "SSDResNet34", "TinySSD",
-    "LOSS_SCHEDULES", "RECIPES", "train_recipe",
-    "TINYSSD_SCHEDULES", "pick_schedule", "History", "evaluate_ap", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
+    "PRESETS", "pick_schedule", "preset_config", "train_recipe", "train_detector",
+    "History", "evaluate_ap", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
     "batched_nms", "multibox_detection", "nms", "ssd_postprocess",
     "offset_boxes", "offset_inverse",
     "GROUND_TRUTH", "PHOTOS", "ground_truth_labels", "load_photo", "to_normalized", "to_pixels",

@@ -42,7 +42,11 @@ from .boxes import scale_boxes_to_pixels
 from .models.registry import INPUT_CONVENTION, PIXEL_SCALES, build_model, get_model, model_name_of
 from .nms import multibox_detection, ssd_postprocess
 
-__all__ = ["PostProcess", "Detector", "load_detector", "detector_spec"]
+__all__ = ["PostProcess", "Detector", "load_detector", "detector_spec", "evaluate_detector", "EVALUATION"]
+
+#: The post-processing fields AP is measured with: the detector's, but scores down to 0.01 and 200
+#: detections per image (AP needs the low-scoring detections; COCO's and the SSD paper's evaluations).
+EVALUATION = {"score_threshold": 0.01, "top_k": 200}
 
 _SEMANTICS = ("paper", "d2l")
 
@@ -486,3 +490,58 @@ def load_detector(checkpoint, device=None) -> Detector:
     except RuntimeError as e:
         raise ValueError(f"{path}: the weights do not fit the detector spec: {str(e).splitlines()[0]}") from e
     return det.to(torch.device(device) if device is not None else try_gpu()).eval()
+
+
+def evaluate_detector(detector: Detector, data, batch_size: int = 8) -> dict:
+    """COCO AP (AP50, AP75, AP@[.5:.95], per class) of a detector on a data set or loader: the one evaluation.
+
+    The detections are :meth:`Detector.predict`'s with the detector's
+    post-processing and :data:`EVALUATION` (scores down to 0.01, 200 per
+    image); AP is :func:`d2lssd.mean_average_precision` (COCO's 101-point
+    interpolation, equal to pycocotools' on the same detections, averaged over
+    the classes with ground truth) on normalized boxes. ``d2lssd evaluate``,
+    the trainer's validation after every epoch and
+    :func:`d2lssd.pennfudan.evaluate` all call it.
+
+    Args:
+        detector: a :class:`Detector`.
+        data: a ``DataLoader`` of ``(images, labels)`` batches (float images in
+            the detector's input convention and size, labels ``(B, G, 5)``
+            normalized, padding class -1), or a dataset of ``(image, target)``
+            samples after the detector's eval transform (collated with
+            :func:`d2lssd.data.collate_ssd`).
+        batch_size: images per forward pass for a dataset (>= 1).
+
+    Returns:
+        what :func:`d2lssd.mean_average_precision` returns, plus
+        ``"per_class"`` ``{class name: AP50}`` for the classes with ground
+        truth, ``"num_images"``, ``"detections"`` and ``"targets"`` (per image).
+
+    Raises:
+        ValueError: a bad ``batch_size``; what :meth:`Detector.predict` and
+        the collate function raise (images of different sizes, bad labels).
+
+    Source: ours; COCO's evaluation protocol (``maxDets`` 100; we keep 200 as the SSD paper's evaluation).
+    """
+    import math
+
+    from .metrics import mean_average_precision
+
+    if isinstance(data, torch.utils.data.DataLoader):
+        loader = data
+    else:
+        from .data.collate import collate_ssd
+
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        loader = torch.utils.data.DataLoader(data, batch_size, collate_fn=collate_ssd)
+    dets, targets = [], []
+    for batch in loader:
+        X, Y = batch[0], batch[1]
+        dets += detector.predict(X, **EVALUATION)
+        targets += list(Y)
+    result = mean_average_precision(dets, targets)
+    result["per_class"] = {detector.class_names[int(c)]: float(ap) for c, ap in result["AP50_per_class"].items()
+                           if not math.isnan(ap)}
+    result.update(num_images=len(dets), detections=dets, targets=targets)
+    return result

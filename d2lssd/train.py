@@ -32,7 +32,6 @@ weight decay 5e-4) and §14.7.4 "Prediction" (``predict``); PyTorch AMP recipe
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -42,8 +41,7 @@ from torch import nn
 
 from .device import try_gpu
 from .engine.batch_loss import SSDBatchLoss, is_channels_last, net_device
-from .engine.checkpoint import (CHECKPOINT_FORMAT, Checkpoints, load_checkpoint, read_checkpoint, resume_training,
-                                save_checkpoint)
+from .engine.checkpoint import Checkpoints, resume_training
 from .engine.distributed import process_group_role, unwrap_model
 from .engine.history import History
 from .engine.loop import evaluate, fit
@@ -52,8 +50,7 @@ from .losses import ssd_loss
 from .metrics import mean_average_precision
 from .detector import PostProcess, detector_spec, run_postprocessed
 
-__all__ = ["History", "train_ssd", "evaluate_ssd", "evaluate_ap", "predict", "save_checkpoint", "load_checkpoint",
-           "read_checkpoint"]
+__all__ = ["train_ssd", "evaluate_ssd", "evaluate_ap", "predict"]
 
 
 def evaluate_ssd(net: nn.Module, data_iter: Iterable, device=None, amp: bool = False,
@@ -351,30 +348,3 @@ def evaluate_ap(net: nn.Module, data_iter: Iterable, device=None, score_threshol
     result = mean_average_precision(dets, targets)
     result.update(detections=dets, targets=targets)
     return result
-
-
-#: TinySSD training schedules on the banana data. ``"full"`` is d2l.ai §14.7.3's
-#: (about 2-3 s per step of 32 on a 2-core CPU is far too slow for it, a GPU takes
-#: minutes); ``"cpu"`` is the short schedule of the TinySSD chapter and CI: 40
-#: steps, about 3 minutes on 2 idle cores.
-TINYSSD_SCHEDULES = {
-    "full": dict(num_epochs=20, num_train=1000, batch_size=32, lr=0.2, weight_decay=5e-4),
-    "cpu": dict(num_epochs=4, num_train=320, batch_size=32, lr=0.2, weight_decay=5e-4),
-}
-
-
-def pick_schedule(device) -> str:
-    """Name of the TinySSD schedule to run on ``device``: ``"full"`` on CUDA, else ``"cpu"``.
-
-    The environment variable ``D2LSSD_SCHEDULE`` (a key of
-    :data:`TINYSSD_SCHEDULES`) overrides the choice.
-
-    Raises:
-        ValueError: ``D2LSSD_SCHEDULE`` names no schedule.
-    """
-    forced = os.environ.get("D2LSSD_SCHEDULE")
-    if forced:
-        if forced not in TINYSSD_SCHEDULES:
-            raise ValueError(f"D2LSSD_SCHEDULE must be one of {sorted(TINYSSD_SCHEDULES)}, got {forced!r}")
-        return forced
-    return "full" if torch.device(device).type == "cuda" else "cpu"

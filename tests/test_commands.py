@@ -39,7 +39,7 @@ def test_train_stores_its_config_and_resumes(trained, tmp_path, capsys):
     import shutil
 
     from d2lssd.engine import TrainConfig
-    from d2lssd.train import read_checkpoint
+    from d2lssd.engine import read_checkpoint
 
     root, ckpt = trained
     stored = TrainConfig.from_dict(read_checkpoint(ckpt)["config"])
@@ -166,3 +166,29 @@ def test_train_checkpoint_end_to_end(trained, tmp_path):
     r = check_export(out, det, score_thresholds=[0.05, 0.3])
     assert r["ok"] and r["detections"] > 0, r["summary"]
     assert r["max_box_diff"] < 1.0 and r["max_score_diff"] < 1e-3
+
+
+def test_train_on_a_yolo_yaml_validates_on_its_val_split_and_evaluates(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "yolo"
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("val", 2)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / "images" / split / f"{i}.png")
+            (root / "labels" / split / f"{i}.txt").write_text(f"0 0.4 0.5 0.5 0.6\n1 0.7 {0.3 + i / 50} 0.3 0.3\n")
+    (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: {0: dog, 1: cat}\n")
+    ckpt = tmp_path / "yolo.pt"
+    assert main(["train", "--yolo", str(root / "data.yaml"), "--checkpoint", str(ckpt), "--epochs", "1",
+                 "--batch-size", "3", "--device", "cpu", "--no-progress", "--size", "128"]) == 0
+    assert "6 training images, 2 validation" in capsys.readouterr().out  # the YAML's val split, no --val-*
+    assert ckpt.with_name("yolo.best.pt").is_file()  # written only when validating
+    det = load_detector(ckpt, "cpu")
+    assert det.class_names == ["dog", "cat"] and det.category_ids is None
+    out = tmp_path / "ap.json"
+    assert main(["evaluate", "--yolo", str(root), "--yolo-split", "val", "--checkpoint", str(ckpt), "--json", str(out),
+                 "--device", "cpu"]) == 0
+    assert json.loads(out.read_text())["num_images"] == 2

@@ -33,7 +33,7 @@ import d2lssd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-COMMON = ["train", "--val-split", "2", "--num-train", "4", "--num-val", "1", "--epochs", "1", "--size", "257",
+COMMON = ["train", "--preset", "pennfudan", "--schedule", "cpu", "--val-split", "2", "--num-train", "4", "--num-val", "1", "--epochs", "1", "--size", "257",
           "--no-pretrained", "--device", "cpu", "--no-progress", "--seed", "3", "--bn", "frozen",
           "--loss-normalize", "image", "--no-augment", "--optimizer", "sgd", "--lr", "1e-4"]
 
@@ -59,12 +59,12 @@ def _torchrun() -> list[str]:
 def test_two_gloo_processes_match_one_process(tmp_path):
     data = d2lssd.generate_pennfudan(tmp_path / "PennFudanPed", 6, seed=0)
     single, ddp = tmp_path / "single.pt", tmp_path / "ddp.pt"
-    r1 = subprocess.run([sys.executable, "-m", "d2lssd.pennfudan", *COMMON, "--data", str(data), "--batch-size",
+    r1 = subprocess.run([sys.executable, "-m", "d2lssd", *COMMON, "--data", str(data), "--batch-size",
                          "2", "--checkpoint", str(single)], cwd=ROOT, env=_env(2), capture_output=True, text=True,
                         timeout=300)
     assert r1.returncode == 0, r1.stderr[-2000:]
     r2 = subprocess.run([*_torchrun(), "--nproc_per_node=2", "--master_addr=127.0.0.1",
-                         f"--master_port={_free_port()}", "-m", "d2lssd.pennfudan", *COMMON, "--data", str(data),
+                         f"--master_port={_free_port()}", "-m", "d2lssd", *COMMON, "--data", str(data),
                          "--batch-size", "1", "--checkpoint", str(ddp)], cwd=ROOT, env=_env(1),
                         capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0, r2.stderr[-3000:]

@@ -19,6 +19,7 @@ from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 
 from d2lssd import box_iou, multibox_prior, multibox_target
+from d2lssd.data import collate_ssd
 from d2lssd.data import download as dl
 from d2lssd.data import pennfudan as P
 from d2lssd.data import pennfudan_generator as G
@@ -216,7 +217,7 @@ def test_dataset_items_are_tv_tensors_with_consistent_boxes_and_masks(gen):
 
 def test_collate_gives_train_ssd_batches_whose_boxes_all_get_a_positive_anchor(gen):
     ds = P.PennFudanDataset(gen, "all", SSDEvalTransform(300))
-    images, labels = P.collate_ssd([ds[i] for i in range(N)])
+    images, labels = collate_ssd([ds[i] for i in range(N)])
     assert images.shape == (N, 3, 300, 300) and images.dtype == torch.float32
     assert 0 <= images.min() and images.max() <= 1
     counts = [len(r.ids) for r in ds.records]
@@ -237,19 +238,19 @@ def test_collate_gives_train_ssd_batches_whose_boxes_all_get_a_positive_anchor(g
 def test_collate_rejects_what_train_ssd_cannot_take(gen):
     raw = P.PennFudanDataset(gen, "all")
     with pytest.raises(ValueError, match="float"):
-        P.collate_ssd([raw[0]])
+        collate_ssd([raw[0]])
     a = SSDEvalTransform(300)(*raw[0])
     b = SSDEvalTransform(320)(*raw[1])
     with pytest.raises(ValueError, match="differs"):
-        P.collate_ssd([a, b])
+        collate_ssd([a, b])
     with pytest.raises(ValueError):
-        P.collate_ssd([])
+        collate_ssd([])
     empty = {"boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64)}
-    images, labels = P.collate_ssd([(a[0], empty)])
+    images, labels = collate_ssd([(a[0], empty)])
     assert labels.shape == (1, 0, 5)
     nan_box = {"boxes": torch.tensor([[1.0, 2.0, float("nan"), 9.0]]), "labels": torch.zeros(1, dtype=torch.int64)}
     with pytest.raises(ValueError, match="NaN"):  # normalized by d2lssd.boxes.to_normalized, which checks
-        P.collate_ssd([(a[0], nan_box)])
+        collate_ssd([(a[0], nan_box)])
 
 
 # --- obtaining: real, generated, offline --------------------------------------------------------

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 import d2lssd
-from d2lssd.recipes import LOSS_SCHEDULES, RECIPES, code_fingerprint, make_optimizer, train_recipe
+from d2lssd.engine import best_path
+from d2lssd.engine.schedule import make_optimizer
+from d2lssd.recipes import RECIPE_NAMES, code_fingerprint, recipe_config, train_recipe
+from d2lssd.trainer import loss_function
 
 from _helpers import lr_trace, synthetic
 
@@ -21,64 +24,55 @@ def tiny_data():
     return Loader(ds, batch_size=4), Loader(ds, batch_size=8)
 
 
-TINY = dict(num_epochs=2, num_train=8, batch_size=4)
+TINY = dict(epochs=2, num_train=8, batch_size=4)
 
 
-def test_recipes_and_schedules_agree_with_d2l_and_with_what_their_comments_say():
-    assert set(RECIPES) == {"d2l", "ssd", "focal"} and set(LOSS_SCHEDULES) == {"full", "cpu", "short"}
-    # d2l's recipe is the TinySSD chapter's full d2l schedule (d2l §14.7.3), with d2l's loss
-    d2l_schedule = d2lssd.TINYSSD_SCHEDULES["full"]
-    assert RECIPES["d2l"]["loss"] is None and RECIPES["d2l"]["optimizer"] == "sgd"
-    assert {k: RECIPES["d2l"][k] for k in ("lr", "weight_decay", "batch_size")} == {
-        k: d2l_schedule[k] for k in ("lr", "weight_decay", "batch_size")}
-    assert LOSS_SCHEDULES["full"] == {k: d2l_schedule[k] for k in ("num_epochs", "num_train", "batch_size")}
-    # "cpu": 500 steps; "short": 2 epochs of 500 images in batches of 8 (LOSS_SCHEDULES' comment)
-    cpu = LOSS_SCHEDULES["cpu"]
-    assert cpu["num_epochs"] * cpu["num_train"] // cpu["batch_size"] == 500
-    assert LOSS_SCHEDULES["short"] == dict(num_epochs=2, num_train=500, batch_size=8)
-    # the paper's recipe mines hard negatives, the focal one does not; both are valid MultiBoxLoss options
-    assert RECIPES["ssd"]["loss"]["cls_loss"] == "hard_negative" and RECIPES["focal"]["loss"]["cls_loss"] == "focal"
-    for name in ("ssd", "focal"):
-        assert isinstance(d2lssd.MultiBoxLoss(**RECIPES[name]["loss"]), d2lssd.MultiBoxLoss)
+def test_recipes_are_the_banana_presets_with_their_losses():
+    assert RECIPE_NAMES == {"d2l": "bananas-d2l", "ssd": "bananas-ssd", "focal": "bananas-focal"}
+    assert loss_function(recipe_config("d2l")) is d2lssd.ssd_loss
+    for name, cls_loss in (("ssd", "hard_negative"), ("focal", "focal")):
+        fn = loss_function(recipe_config(name))
+        assert isinstance(fn, d2lssd.MultiBoxLoss) and repr(fn).startswith(f"MultiBoxLoss(cls_loss='{cls_loss}'")
+    with pytest.raises(KeyError):
+        recipe_config("nope")
 
 
-def lr_curve(recipe, steps=100):
+def lr_curve(config, steps=100):
     net = torch.nn.Linear(2, 2)
-    return lr_trace(*make_optimizer(recipe, net, total_steps=steps), steps)
+    total = None if config.lr_schedule == "constant" else steps
+    return lr_trace(*make_optimizer(net, config.optimizer, config.lr, config.weight_decay, total_steps=total,
+                                    warmup=config.warmup), steps)
 
 
 def test_adam_recipes_decay_along_a_cosine_and_warmup_gives_one_cycle():
-    lrs = lr_curve(RECIPES["ssd"])
-    peak = RECIPES["ssd"]["lr"]
+    ssd = recipe_config("ssd")
+    lrs = lr_curve(ssd)
+    peak = ssd.lr
     assert lrs[0] == peak and lrs[50] == pytest.approx(peak / 2, rel=1e-3) and lrs[-1] < peak / 1000
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
-    lrs = lr_curve(dict(RECIPES["ssd"], warmup=0.1))
+    lrs = lr_curve(ssd.replace(warmup=0.1))
     assert lrs[0] == pytest.approx(peak / 25) and max(lrs) == pytest.approx(peak, rel=1e-3)
     assert lrs.index(max(lrs)) in (9, 10) and lrs[-1] < peak / 100
-    net = torch.nn.Linear(2, 2)
-    opt, sched = make_optimizer(RECIPES["d2l"], net, total_steps=10)
-    assert sched is None and isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.2
-    with pytest.raises(ValueError, match="total_steps"):
-        make_optimizer(RECIPES["ssd"], net, 0)
-    with pytest.raises(ValueError, match="optimizer"):
-        make_optimizer(dict(RECIPES["ssd"], optimizer="lion"), net, 10)
+    d2l = recipe_config("d2l")
+    opt, sched = make_optimizer(torch.nn.Linear(2, 2), d2l.optimizer, d2l.lr, d2l.weight_decay)
+    assert sched is None and opt.param_groups[0]["lr"] == 0.2 and d2l.lr_schedule == "constant"  # d2l's constant rate
 
 
 def test_train_recipe_caches_the_trained_model_and_reuses_it(tmp_path, capsys):
-    first = train_recipe("ssd", TINY, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    first = train_recipe("ssd", data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None, **TINY)
     assert not first["cached"] and first["checkpoint"].is_file() and len(first["history"]) == 2
     assert 0.0 <= first["ap"]["AP50"] <= 1.0 and "detections" not in first["ap"]
-    second = train_recipe("ssd", TINY, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    second = train_recipe("ssd", data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None, **TINY)
     assert second["cached"] and "from the cache" in capsys.readouterr().out
     for p, q in zip(first["net"].state_dict().values(), second["net"].state_dict().values()):
         assert torch.equal(p, q)
     assert second["history"] == first["history"] and second["ap"]["AP50"] == first["ap"]["AP50"]
-    other = train_recipe("ssd", TINY, seed=1, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    other = train_recipe("ssd", seed=1, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None, **TINY)
     assert not other["cached"] and other["checkpoint"] != first["checkpoint"]
 
 
 def test_train_recipe_without_cache_writes_nothing(tmp_path):
-    out = train_recipe("focal", TINY, data=tiny_data(), device="cpu", cache=False, cache_dir=tmp_path, plot=None)
+    out = train_recipe("focal", data=tiny_data(), device="cpu", cache=False, cache_dir=tmp_path, plot=None, **TINY)
     assert out["checkpoint"] is None and not any(tmp_path.iterdir())
     assert out["history"].meta["loss_fn"].startswith("MultiBoxLoss(cls_loss='focal'")
 
@@ -114,23 +108,22 @@ def test_code_fingerprint_changes_with_any_source_file_and_with_torch(tmp_path, 
 def test_a_changed_fingerprint_retrains_instead_of_using_the_cache(tmp_path, monkeypatch):
     import d2lssd.recipes as recipes_module
 
-    first = train_recipe("d2l", TINY, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    first = train_recipe("d2l", data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None, **TINY)
     monkeypatch.setattr(recipes_module, "code_fingerprint", lambda: "0" * 12)
-    second = train_recipe("d2l", TINY, data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None)
+    second = train_recipe("d2l", data=tiny_data(), device="cpu", cache_dir=tmp_path, plot=None, **TINY)
     assert not second["cached"] and second["checkpoint"] != first["checkpoint"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first["checkpoint"].name,
-                                                                 second["checkpoint"].name])
+    runs = (first["checkpoint"], second["checkpoint"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in runs] +
+                                                                [best_path(p).name for p in runs])
 
 
 def test_an_unknown_recipe_is_a_key_error():
     with pytest.raises(KeyError):
-        train_recipe("nope", TINY, data=tiny_data(), device="cpu", cache=False)
+        train_recipe("nope", data=tiny_data(), device="cpu", cache=False, **TINY)
     assert d2lssd.train_recipe is train_recipe
 
 
-def test_a_recipes_own_batch_size_replaces_the_schedules(tmp_path):
-    out = train_recipe(dict(RECIPES["ssd"], batch_size=8), TINY, data=tiny_data(), device="cpu", cache=False,
-                       plot=None)
-    assert out["schedule"]["batch_size"] == 8 and TINY["batch_size"] == 4  # the schedule itself is untouched
-    assert train_recipe("ssd", TINY, data=tiny_data(), device="cpu", cache=False,
-                        plot=None)["schedule"]["batch_size"] == 4
+def test_overrides_replace_the_schedules_settings(tmp_path):
+    out = train_recipe("ssd", "short", data=tiny_data(), device="cpu", cache=False, plot=None, **TINY)
+    assert out["config"].batch_size == 4 and out["config"].epochs == 2 and out["schedule"] == "short"
+    assert len(out["history"]) == 2 and out["history"].last["train_images"] == 8

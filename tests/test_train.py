@@ -8,7 +8,8 @@ import torch
 import d2lssd
 
 from d2lssd.engine.progress import LivePlot, in_notebook
-from d2lssd.train import History, load_checkpoint, predict, save_checkpoint, train_ssd
+from d2lssd.engine import History, load_checkpoint, save_checkpoint
+from d2lssd.train import predict, train_ssd
 
 from _helpers import batches, new_net, quiet, synthetic
 
@@ -271,19 +272,6 @@ def test_notebook_detection(monkeypatch):
         assert in_notebook() is expect
     monkeypatch.delitem(sys.modules, "IPython")
     assert in_notebook() is False
-
-
-def test_pick_schedule(monkeypatch):
-    monkeypatch.delenv("D2LSSD_SCHEDULE", raising=False)
-    assert d2lssd.pick_schedule("cpu") == "cpu"
-    assert d2lssd.pick_schedule(torch.device("cuda", 0)) == "full"
-    monkeypatch.setenv("D2LSSD_SCHEDULE", "full")
-    assert d2lssd.pick_schedule("cpu") == "full"
-    monkeypatch.setenv("D2LSSD_SCHEDULE", "fast")
-    with pytest.raises(ValueError, match="D2LSSD_SCHEDULE"):
-        d2lssd.pick_schedule("cpu")
-    full = d2lssd.TINYSSD_SCHEDULES["full"]
-    assert (full["num_epochs"], full["batch_size"], full["lr"], full["weight_decay"]) == (20, 32, 0.2, 5e-4)
 
 
 def test_lr_scheduler_steps_once_per_batch_and_resumes_from_the_checkpoint(tmp_path, data):

@@ -30,7 +30,8 @@ import torch
 
 import d2lssd
 from d2lssd._io import atomic_write
-from d2lssd.recipes import LOSS_SCHEDULES, RECIPES
+from d2lssd.presets import PRESETS, preset_settings
+from d2lssd.recipes import RECIPE_NAMES
 
 DEFAULT_OUT = os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "results", "loss_experiment.json")
 
@@ -80,8 +81,8 @@ def write_json(path: str, obj) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=["d2l", "ssd", "focal"])
-    p.add_argument("--schedule", choices=sorted(LOSS_SCHEDULES), default="cpu")
+    p.add_argument("--recipes", nargs="+", choices=sorted(RECIPE_NAMES), default=["d2l", "ssd", "focal"])
+    p.add_argument("--schedule", choices=sorted(PRESETS["bananas-ssd"].schedules), default="cpu")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write (default: %(default)s)")
     p.add_argument("--append", action="store_true", help="add the runs to those already in --out")
@@ -89,7 +90,7 @@ def main(argv=None):
                    help="one line on the conditions of the run (e.g. other work on the machine), kept in the JSON")
     args = p.parse_args(argv)
     device = d2lssd.try_gpu()
-    data = d2lssd.load_data_bananas(LOSS_SCHEDULES[args.schedule]["batch_size"], seed=0)
+    data = d2lssd.load_data_bananas(preset_settings("bananas-ssd", args.schedule)["batch_size"], seed=0)
     print("device:", d2lssd.describe_device(device), "| torch threads:", torch.get_num_threads(), flush=True)
     previous, commands, notes = [], [], []
     this_command = shlex.join(["python", "tools/loss_experiment.py", *(sys.argv[1:] if argv is None else argv)])
@@ -111,7 +112,8 @@ def main(argv=None):
                 cpu=platform.processor() or platform.machine(), torch_threads=torch.get_num_threads(),
                 torch=torch.__version__, d2lssd=d2lssd.__version__,
                 data=_data_label(data[0].data_source), schedule=args.schedule,
-                schedule_config=LOSS_SCHEDULES[args.schedule], recipes={k: RECIPES[k] for k in RECIPES},
+                schedule_config=PRESETS["bananas-ssd"].schedules[args.schedule],
+                recipes={k: preset_settings(p, args.schedule) for k, p in RECIPE_NAMES.items()},
                 command=" && ".join(commands + [this_command]), notes=notes,
                 summary=summarise(runs), runs=runs)
             write_json(args.out, result)  # after every run: an interrupted experiment keeps what it had

@@ -3,33 +3,37 @@
 ::
 
     d2lssd evaluate --coco val.json --images images/ --checkpoint runs/mine.best.pt --json ap.json
+    d2lssd evaluate --yolo data.yaml --checkpoint runs/mine.best.pt   # the YAML's val split
+    d2lssd evaluate --checkpoint runs/pf.best.pt     # a preset's run: the validation split of its own data
 
 prints and (``--json``) writes ``{"AP50", "AP", "AP75", "per_class": {name:
 AP50}, "num_images"}``: COCO's 101-point AP (:func:`d2lssd.mean_average_precision`,
 equal to pycocotools' on the same detections), averaged over the classes
 with ground truth, on the detector's post-processing with the evaluation
 score threshold 0.01 (the paper's inference: NMS 0.45 per class, 200 per
-image). Source: ours.
+image). Without data options, a checkpoint trained on a preset's data
+(``d2lssd train --preset pennfudan``) is evaluated on the validation split
+of that data, rebuilt from the config the checkpoint holds. Source: ours.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
-import torch
 
 from .._io import atomic_write
 from ..argtypes import positive_int
-from ..data.pennfudan import collate_ssd
-from ..detector import Detector, load_detector
-from ..metrics import mean_average_precision
+from ..data.yolo import yolo_splits
+from ..detector import evaluate_detector, load_detector
+from ..engine.checkpoint import read_checkpoint
+from ..engine.config import TrainConfig
+from ..trainer import open_preset_data
 from ..transforms import SSDEvalTransform
 from .common import add_data_arguments, open_dataset
 
-__all__ = ["add_arguments", "run", "evaluate_detector"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,39 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
 
 
-def evaluate_detector(detector: Detector, dataset, batch_size: int = 8) -> dict:
-    """AP50, AP@[.5:.95], AP75 and per-class AP50 of a detector on a data set.
-
-    Args:
-        detector: a :class:`d2lssd.Detector` (:func:`d2lssd.load_detector`).
-        dataset: a :class:`d2lssd.data.CocoDataset` / ``VOCDataset`` (or a
-            split of one) transformed to the detector's input size and
-            convention (:class:`d2lssd.transforms.SSDEvalTransform` with its
-            ``pixel_scale``), labelled with its classes.
-        batch_size: images per forward pass (>= 1).
-
-    Returns:
-        ``{"AP50", "AP", "AP75"}`` floats (COCO's 101-point interpolation on
-        normalized boxes, :func:`d2lssd.mean_average_precision`, averaged over
-        the classes with ground truth), ``"per_class"`` ``{name: AP50}`` for
-        those classes, ``"num_images"``.
-
-    Raises:
-        ValueError: what :meth:`d2lssd.Detector.predict` and the collate
-        function raise (images of different sizes, bad labels).
-
-    Source: ours; the post-processing is the detector's with score threshold 0.01 (COCO keeps low scores).
-    """
-    loader = torch.utils.data.DataLoader(dataset, batch_size, collate_fn=collate_ssd)
-    dets, targets = [], []
-    for X, Y in loader:
-        dets += detector.predict(X, score_threshold=0.01)
-        targets += list(Y)
-    r = mean_average_precision(dets, targets)
-    per_class = {detector.class_names[int(c)]: float(ap) for c, ap in r["AP50_per_class"].items()
-                 if not math.isnan(ap)}
-    return {"AP50": float(r["AP50"]), "AP": float(r["AP"]), "AP75": float(r["AP75"]), "per_class": per_class,
-            "num_images": len(dataset)}
+def _preset_validation(checkpoint):
+    """The validation set of the preset data a checkpoint was trained on (its ``"config"``), or a ValueError."""
+    saved = read_checkpoint(checkpoint).get("config")
+    config = TrainConfig.from_dict(saved) if isinstance(saved, dict) else None
+    if config is None or config.preset is None:
+        raise ValueError("give the data (--coco FILE --images DIR or --voc DIR): the checkpoint was not trained on "
+                         "a preset's data")
+    data = open_preset_data(config.replace(augment=False))
+    if data.val is None:
+        raise ValueError(f"preset {config.preset} has no validation data; give the data (--coco/--voc)")
+    data.val.description = f"the validation split of {data.description}"
+    return data.val
 
 
 def run(args) -> int:
@@ -81,9 +64,16 @@ def run(args) -> int:
     detector = load_detector(args.checkpoint, args.device)
     if detector.input_size[0] != detector.input_size[1]:
         raise ValueError(f"evaluate needs a square input size, the detector has {detector.input_size}")
-    dataset = open_dataset(args, transforms=SSDEvalTransform(detector.input_size[0], detector.pixel_scale),
-                           classes=detector.class_names)
-    r = evaluate_detector(detector, dataset, args.batch_size)
+    transform = SSDEvalTransform(detector.input_size[0], detector.pixel_scale)
+    if any(getattr(args, k, None) is not None for k in ("coco", "voc", "yolo")):
+        yolo = getattr(args, "yolo", None)
+        split = "val" if yolo is not None and Path(yolo).exists() and "val" in yolo_splits(yolo) else None
+        dataset = open_dataset(args, transforms=transform, classes=detector.class_names, yolo_split=split)
+    else:
+        dataset = _preset_validation(args.checkpoint)
+    print(f"data: {getattr(dataset, 'description', type(dataset).__name__)}", flush=True)
+    res = evaluate_detector(detector, dataset, args.batch_size)
+    r = {k: (float(res[k]) if k.startswith("AP") else res[k]) for k in ("AP50", "AP", "AP75", "per_class", "num_images")}
     print(f"{r['num_images']} images: AP50 {r['AP50']:.4f}, AP {r['AP']:.4f}, AP75 {r['AP75']:.4f}; per class AP50: "
           + ", ".join(f"{k} {v:.4f}" for k, v in r["per_class"].items()), flush=True)
     if args.json:

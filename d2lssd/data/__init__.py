@@ -13,7 +13,9 @@ background photos).
 Your own data: ``d2lssd.data.coco`` reads and writes COCO detection files
 (:class:`CocoDataset`, :func:`write_coco`, results and their COCO AP),
 ``d2lssd.data.voc`` reads Pascal VOC folders (:class:`VOCDataset`),
-``d2lssd.data.check`` lints either (:func:`check_coco`, :func:`check_voc`,
+``d2lssd.data.yolo`` reads YOLO data sets (Ultralytics YAML or ``images/`` +
+``labels/`` folders; :class:`YOLODataset`, :func:`check_yolo`),
+``d2lssd.data.check`` lints COCO and VOC (:func:`check_coco`, :func:`check_voc`,
 ``d2lssd check-data``), and ``d2lssd.data.multiclass`` generates a small
 two-class COCO data set offline (and a deliberately broken copy of it).
 """
@@ -34,7 +36,6 @@ from .pennfudan import (
     PENNFUDAN_URL,
     PennFudanDataset,
     PennFudanRecord,
-    collate_ssd,
     download_pennfudan,
     format_annotation,
     generate_pennfudan,
@@ -45,12 +46,14 @@ from .pennfudan import (
     split_pennfudan,
 )
 from ._detection import DetectionDataset, collate_detection
+from .collate import collate_ssd
 from .check import DataReport, Problem, check_coco, check_dataset, read_coco_json
 from .coco import (CocoDataset, coco_annotation, coco_results, evaluate_coco, write_coco,
                    write_coco_results)
 from .multiclass import (MULTICLASS_CATEGORIES, MULTICLASS_GENERATOR_VERSION, generate_multiclass_coco,
                          write_broken_copy)
 from .voc import VOC_CLASSES, VOCDataset, check_voc, read_voc_annotation, voc_class_names
+from .yolo import YOLODataset, check_yolo, read_yolo_yaml, yolo_label_path
 from .download import (
     DATA_HUB,
     DATA_URL,
@@ -73,5 +76,6 @@ __all__ = [
     "CocoDataset", "coco_annotation", "coco_results", "evaluate_coco", "write_coco", "write_coco_results",
     "MULTICLASS_CATEGORIES", "MULTICLASS_GENERATOR_VERSION", "generate_multiclass_coco", "write_broken_copy",
     "VOC_CLASSES", "VOCDataset", "read_voc_annotation", "voc_class_names",
+    "YOLODataset", "check_yolo", "read_yolo_yaml", "yolo_label_path",
     "DATA_HUB", "DATA_URL", "DownloadError", "cache_dir", "download_extract", "extract", "sha1sum",
 ]

@@ -38,6 +38,7 @@ from .common import (BACKGROUNDS, DataSource, backgrounds, cached_generated, che
                      random_crop, shown, write_generated)
 
 __all__ = [
+    "obtain_bananas",
     "CSV_HEADER",
     "GENERATOR_VERSION",
     "DataSource",
@@ -335,7 +336,7 @@ def _check_is_train(is_train) -> bool:
 
 def _default_source() -> DataSource:
     """The data ``load_data_bananas(batch_size)`` uses with its defaults; prints its line."""
-    data_source = _obtain(None, "auto", 0, 1000, 100)
+    data_source = obtain_bananas(None, "auto", 0, 1000, 100)
     print(data_source.description, flush=True)
     return data_source
 
@@ -506,7 +507,14 @@ def _generated(base: Path, seed: int, num_train: int, num_val: int, why: str) ->
                       f"generated offline banana data (seed {seed}) at {shown(root)} — {why}")
 
 
-def _obtain(root, source: str, seed: int, num_train: int, num_val: int) -> DataSource:
+def obtain_bananas(root: str | os.PathLike | None = None, source: str = "auto", seed: int = 0,
+                   num_train: int = 1000, num_val: int = 100) -> DataSource:
+    """Find, download or generate the banana data; say which (does not print, reads no image).
+
+    Args: as :func:`load_data_bananas` (``num_train`` / ``num_val``: the
+    size of generated data). Returns the :class:`DataSource` ``(kind, root,
+    description)``. Raises: what :func:`load_data_bananas` raises.
+    """
     base = Path(root) if root is not None else _download.cache_dir()
 
     def real() -> DataSource:
@@ -562,7 +570,7 @@ def load_data_bananas(batch_size: int, root: str | os.PathLike | None = None,
 
     Source: d2l.ai §14.6 ``load_data_bananas`` (same name and return value).
     """
-    data_source = _obtain(root, source, seed, num_train, num_val)
+    data_source = obtain_bananas(root, source, seed, num_train, num_val)
     print(data_source.description, flush=True)
     train = BananasDataset(is_train=True, root=data_source.root)
     val = BananasDataset(is_train=False, root=data_source.root)

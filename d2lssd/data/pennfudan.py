@@ -32,7 +32,7 @@ prints say which data a run used. The annotation format lives in
 Boxes in this module are in **pixels**, corner format (xmin, ymin, xmax,
 ymax), half-open: a box covers columns ``xmin .. xmax - 1`` and rows
 ``ymin .. ymax - 1``, so a box of the whole image is ``(0, 0, W, H)`` (as the
-banana data's boxes). :func:`collate_ssd` normalizes them for the model.
+banana data's boxes). :func:`d2lssd.data.collate_ssd` normalizes them for the model.
 
 Source: the data set's readme and file formats; torchvision's "TorchVision
 Object Detection Finetuning Tutorial" (``PennFudanDataset``: boxes from the
@@ -52,8 +52,9 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from ..boxes import box_iou, to_normalized
+from ..boxes import box_iou
 from . import download as _download
+from .collate import collate_ssd
 from .common import DataSource, obtain, shown
 from .pennfudan_format import FOLDER as _FOLDER
 from .pennfudan_format import NUM_REAL_IMAGES, format_annotation, parse_annotation
@@ -72,7 +73,6 @@ __all__ = [
     "read_pennfudan",
     "split_pennfudan",
     "PennFudanDataset",
-    "collate_ssd",
     "obtain_pennfudan",
     "load_data_pennfudan",
 ]
@@ -397,60 +397,6 @@ class PennFudanDataset(torch.utils.data.Dataset):
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
-
-
-def collate_ssd(batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch ``(image, target)`` samples into what :func:`d2lssd.train_ssd` expects.
-
-    Args:
-        batch: list of ``(image, target)`` with ``image`` a float tensor
-            ``(3, H, W)`` (all the same size, e.g. 300x300 after
-            :class:`d2lssd.transforms.SSDTrainTransform`) and ``target`` a
-            dict with ``"boxes"`` (``BoundingBoxes`` XYXY in pixels, or a
-            ``(G, 4)`` pixel tensor on the image's canvas) and ``"labels"``
-            (int ``(G,)``, 0-based classes).
-
-    Returns:
-        ``(images, labels)``: float32 ``(B, 3, H, W)`` and float32
-        ``(B, G_max, 5)`` rows ``(class, xmin, ymin, xmax, ymax)``, boxes
-        divided by the image width and height (normalized to [0, 1]),
-        padded with rows of class -1 (and zero boxes). ``G_max`` is the most
-        boxes of an image in the batch (0 if none has any).
-
-    Raises:
-        ValueError: an empty batch, images that are not float ``(3, H, W)``
-            or differ in size, boxes not in XYXY, or boxes and labels of
-            different lengths.
-    """
-    from torchvision import tv_tensors
-
-    if len(batch) == 0:
-        raise ValueError("cannot collate an empty batch")
-    images, rows = [], []
-    for k, (image, target) in enumerate(batch):
-        if not (isinstance(image, torch.Tensor) and image.is_floating_point() and image.dim() == 3
-                and image.shape[0] == 3):
-            raise ValueError(f"sample {k}: the image must be a float tensor (3, H, W) (use an "
-                             f"SSD transform), got {getattr(image, 'dtype', type(image))} "
-                             f"{tuple(getattr(image, 'shape', ()))}")
-        if images and image.shape != images[0].shape:
-            raise ValueError(f"sample {k}: image size {tuple(image.shape)} differs from "
-                             f"{tuple(images[0].shape)}; resize all images to one size")
-        boxes, labels = target["boxes"], torch.as_tensor(target["labels"])
-        if isinstance(boxes, tv_tensors.BoundingBoxes) and boxes.format != tv_tensors.BoundingBoxFormat.XYXY:
-            raise ValueError(f"sample {k}: boxes must be in XYXY format, got {boxes.format}")
-        boxes = torch.as_tensor(boxes).as_subclass(torch.Tensor).float().reshape(-1, 4)
-        if len(boxes) != len(labels):
-            raise ValueError(f"sample {k}: {len(boxes)} boxes but {len(labels)} labels")
-        h, w = image.shape[-2:]
-        rows.append(torch.cat((labels.float().reshape(-1, 1), to_normalized(boxes, int(w), int(h))), dim=1))
-        images.append(image.as_subclass(torch.Tensor).float())
-    g_max = max(len(r) for r in rows)
-    labels = torch.zeros((len(rows), g_max, 5), dtype=torch.float32)
-    labels[:, :, 0] = -1
-    for i, r in enumerate(rows):
-        labels[i, :len(r)] = r
-    return torch.stack(images), labels
 
 
 # --- obtaining and loading -----------------------------------------------------------------

@@ -22,16 +22,17 @@ options. A field's ``metadata`` may hold, besides ``help``:
   (:func:`d2lssd.argtypes.positive_int` ...); the same function checks a value
   given from Python (on its ``str``), so both reject the same values with the
   same words;
-* ``option``: the option's name when it is not the field's (``fit_anchors``
-  is turned off by ``--default-anchors``);
+* ``option``: the option's name when it is not the field's;
+* ``required``: the option is required on the command line although the
+  field has a default (``checkpoint``: ``None`` from Python writes none);
 * ``metavar``: argparse's ``metavar``;
-* ``off``: for a ``bool`` that is ``True`` by default, what its option does
-  (the help of ``--no-augment`` is "no augmentation, only the resize
-  (default: the SSD augmentation ...)").
+* ``off``: for a ``bool``, what ``--no-name`` does (``--no-augment``: "no
+  augmentation, only the resize");
+* ``alias_off``: a second name for ``--no-name`` (``--default-anchors`` for
+  ``--no-fit-anchors``).
 
-A ``bool`` field that is ``False`` by default is turned on by ``--name``
-(``store_true``); one that is ``True`` by default is turned off by
-``--no-name`` (``store_false``).
+A ``bool`` field has both ``--name`` and ``--no-name``
+(``argparse.BooleanOptionalAction``), since a preset may have set either.
 
 Source: ours (``dataclasses``, ``typing.get_type_hints``, ``argparse``); the
 option set follows torchvision's ``references/detection/train.py``
@@ -41,6 +42,7 @@ option set follows torchvision's ``references/detection/train.py``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from types import NoneType, UnionType
@@ -76,6 +78,7 @@ def _float_type(expected: str, ok: Callable[[float], bool]) -> Callable[[str], f
 _positive_float = _float_type("a number > 0", lambda v: v > 0)
 _nonneg_float = _float_type("a number >= 0", lambda v: v >= 0)
 _warmup_share = _float_type("a number in [0, 1)", lambda v: 0 <= v < 1)
+_unit_interval = _float_type("a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 
 def _device(text: str) -> str:
@@ -99,7 +102,8 @@ def _registered_model(text: str) -> str:
 
 
 def _opt(text: str, **more) -> dict:
-    """A field's metadata: its help text and the optional ``type``, ``option``, ``metavar``, ``off``."""
+    """A field's metadata: its help text and the optional ``type``, ``option``, ``required``, ``metavar``,
+    ``off``, ``alias_off``."""
     return {"help": text, **more}
 
 
@@ -121,9 +125,18 @@ class TrainConfig:
     ``references/detection/train.py`` (``get_args_parser``).
     """
 
-    checkpoint: str = field(metadata=_opt("where to write the checkpoint (the best by validation AP50: "
-                                          "NAME.best.pt next to it)", metavar="PATH"))
+    # --- the run
+    checkpoint: str | None = field(default=None, metadata=_opt(
+        "where to write the checkpoint (the best by validation AP50: NAME.best.pt next to it)", metavar="PATH",
+        required=True))
     resume: bool = field(default=False, metadata=_opt("continue from --checkpoint if it exists"))
+    preset: str | None = field(default=None, metadata=_opt(
+        "a named preset of d2lssd.presets (its data and settings; an option given here wins): "
+        "pennfudan, bananas-d2l, bananas-ssd, bananas-focal, tinyssd", metavar="NAME"))
+    schedule: str | None = field(default=None, metadata=_opt(
+        "the preset's schedule: cpu (short, for a CPU and CI), full (a GPU's), short (default: full on CUDA, "
+        "else cpu)", metavar="NAME"))
+    # --- the model
     model: str = field(default="tinyssd", metadata=_opt(
         "the SSD: a name of the model registry (d2lssd.models.registry: tinyssd, resnet34, and any "
         "registered since)", type=_registered_model, metavar="NAME"))
@@ -131,15 +144,33 @@ class TrainConfig:
         "square input side in pixels (default: the registry's, 256 for tinyssd, 300 for resnet34)",
         type=positive_int, metavar="PX"))
     pretrained: bool = field(default=False, metadata=_opt("resnet34: start from ImageNet weights"))
+    fit_anchors: bool = field(default=True, metadata=_opt(
+        "anchors fitted to the training boxes, coverage before and after printed", alias_off="--default-anchors",
+        off="keep the model's own anchors"))
+    bn: Literal["train", "frozen"] = field(default="train", metadata=_opt(
+        "BatchNorm: train (batch statistics; SyncBatchNorm under DDP on CUDA) or frozen (running statistics, "
+        "the same function for any number of processes)"))
+    # --- the optimization
     epochs: int = field(default=20, metadata=_opt("epochs", type=positive_int))
     batch_size: int = field(default=8, metadata=_opt("images per batch (per process under torchrun)",
                                                      type=positive_int))
-    lr: float = field(default=1e-3, metadata=_opt("AdamW peak learning rate", type=_positive_float))
-    weight_decay: float = field(default=1e-4, metadata=_opt("AdamW weight decay", type=_nonneg_float))
+    optimizer: Literal["adamw", "momentum", "sgd"] = field(default="adamw", metadata=_opt(
+        "adamw, momentum (SGD with momentum 0.9, the SSD paper's) or sgd (plain, d2l's)"))
+    lr: float = field(default=1e-3, metadata=_opt("peak learning rate", type=_positive_float))
+    weight_decay: float = field(default=1e-4, metadata=_opt("weight decay", type=_nonneg_float))
+    lr_schedule: Literal["cosine", "constant"] = field(default="cosine", metadata=_opt(
+        "cosine: linear warm-up (--warmup) then cosine decay per step; constant: d2l's fixed rate"))
     warmup: float = field(default=0.05, metadata=_opt("share of the steps with a linear warm-up", type=_warmup_share))
-    fit_anchors: bool = field(default=True, metadata=_opt(
-        "anchors fitted to the training boxes, coverage before and after printed", option="--default-anchors",
-        off="keep the model's own anchors"))
+    loss: Literal["ssd", "focal", "d2l"] = field(default="ssd", metadata=_opt(
+        "ssd: hard negative mining 3:1 + smooth L1 over the positives (the paper's); focal: focal loss + "
+        "smooth L1; d2l: cross-entropy over all anchors + L1 (d2l's ssd_loss)"))
+    loss_normalize: Literal["batch", "image"] = field(default="batch", metadata=_opt(
+        "ssd and focal: divide by the positives of the batch (the paper) or of each image"))
+    amp: Literal["auto", "on", "off"] = field(default="auto", metadata=_opt(
+        "mixed precision: auto is on CUDA only"))
+    channels_last: Literal["auto", "on", "off"] = field(default="auto", metadata=_opt(
+        "channels_last memory format: auto is on CUDA only"))
+    # --- the data
     augment: bool = field(default=True, metadata=_opt(
         "the SSD augmentation of the training images: photometric distortion, zoom out, IoU crop, flip",
         off="no augmentation, only the resize"))
@@ -147,14 +178,35 @@ class TrainConfig:
     val_split: int | None = field(default=None, metadata=_opt(
         "without --val-coco/--val-voc: hold out N training images (seeded) for validation", type=positive_int,
         metavar="N"))
+    num_train: int | None = field(default=None, metadata=_opt(
+        "use only the first N training images (default: all)", type=positive_int, metavar="N"))
+    num_val: int | None = field(default=None, metadata=_opt(
+        "use only the first N validation images (default: all)", type=positive_int, metavar="N"))
+    data: str | None = field(default=None, metadata=_opt(
+        "a preset's data: its folder (default: the d2lssd cache folder)", metavar="DIR"))
+    source: Literal["auto", "real", "generated"] = field(default="auto", metadata=_opt(
+        "a preset's data: auto (the real data if it can be downloaded, else generated look-alike data), real, "
+        "or generated (offline)"))
+    workers: int = field(default=0, metadata=_opt("data-loader processes", type=nonneg_int))
+    # --- the detector it makes (d2lssd.PostProcess of predict, detect and export)
+    score_threshold: float = field(default=0.5, metadata=_opt(
+        "the detector's score threshold for predict and export", type=_unit_interval))
+    nms_threshold: float = field(default=0.45, metadata=_opt("the detector's NMS IoU threshold",
+                                                             type=_unit_interval))
+    top_k: int = field(default=200, metadata=_opt("the detector's detections per image at most",
+                                                   type=positive_int))
+    # --- where and how it runs
     device: str | None = field(default=None, metadata=_opt(
         "cpu, cuda, cuda:1 ... (default: a GPU if there is one)", type=_device))
-    workers: int = field(default=0, metadata=_opt("data-loader processes", type=nonneg_int))
     seed: int = field(default=0, metadata=_opt("seed of the weights, the split and the order"))
     progress: bool = field(default=True, metadata=_opt("a progress bar per epoch", off="no progress bar"))
 
     def __post_init__(self):
         validate_config(self)
+
+    def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes`` (checked like a new config; ``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON-able data (str, int, float, bool, None), e.g. for a checkpoint."""
@@ -245,14 +297,14 @@ def _argument(f, hint) -> tuple[str, dict]:
     if not text:
         raise TypeError(f"field {f.name} has no help text (field(metadata={{'help': ...}}))")
     kwargs: dict[str, Any] = dict(dest=f.name)
-    if base is bool:
-        on = f.default is True
-        name = f.metadata.get("option", ("--no-" if on else "--") + f.name.replace("_", "-"))
-        kwargs["action"] = "store_false" if on else "store_true"
-        text = f"{f.metadata.get('off', 'turn off')} (default: {text})" if on else text
+    if base is bool:  # --name and --no-name (a preset may have set either); the help says the default
+        name = "--" + f.name.replace("_", "-")
+        kwargs["action"] = argparse.BooleanOptionalAction
+        kwargs["default"] = f.default
+        text = f"{text}; --no-{f.name.replace('_', '-')}: {f.metadata.get('off', 'no')} (default: {f.default})"
     else:
         name = f.metadata.get("option", "--" + f.name.replace("_", "-"))
-        if _required(f):
+        if _required(f) or f.metadata.get("required"):
             kwargs["required"] = True
         else:
             kwargs["default"] = f.default
@@ -267,13 +319,18 @@ def _argument(f, hint) -> tuple[str, dict]:
     return name, kwargs
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls=TrainConfig) -> None:
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls=TrainConfig, given_only: bool = False) -> None:
     """Add one option per field of ``config_cls`` to ``parser`` (see the module docstring).
 
     Args:
         parser: the command's parser (e.g. ``d2lssd train``'s).
         config_cls: a config dataclass whose fields all have ``help`` metadata
             (default :class:`TrainConfig`).
+
+        given_only: no defaults in the namespace (``argparse.SUPPRESS``): only
+            the options given on the command line are attributes, so that
+            :func:`config_from_args` can lay them over a preset's settings.
+            The help still shows the field's default.
 
     Each option stores into ``dest=<field name>``; its default is the field's,
     a field without default is a required option.
@@ -284,17 +341,27 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls=TrainConfig
     hints = get_type_hints(config_cls)
     for f in fields(config_cls):
         name, kwargs = _argument(f, hints[f.name])
+        if given_only and not kwargs.get("required"):
+            kwargs["default"] = argparse.SUPPRESS
         parser.add_argument(name, **kwargs)
+        if "alias_off" in f.metadata:  # e.g. --default-anchors for --no-fit-anchors
+            parser.add_argument(f.metadata["alias_off"], dest=f.name, action="store_false",
+                                default=argparse.SUPPRESS if given_only else f.default,
+                                help=f"the same as --no-{f.name.replace('_', '-')}")
 
 
-def config_from_args(args: argparse.Namespace, config_cls=TrainConfig):
+def config_from_args(args: argparse.Namespace, config_cls=TrainConfig, base: Mapping[str, Any] | None = None):
     """The ``config_cls`` (default :class:`TrainConfig`) of the options :func:`add_config_arguments` added.
 
     Args:
         args: the parsed options; other attributes (the data options, the
             command's name) are ignored.
+        base: field values under the options (a preset's settings, see
+            :func:`d2lssd.presets.preset_settings`): an option present in
+            ``args`` wins, a field in neither takes its default.
 
     Raises:
         ValueError: what the config's validation raises.
     """
-    return config_cls(**{f.name: getattr(args, f.name) for f in fields(config_cls)})
+    given = {f.name: getattr(args, f.name) for f in fields(config_cls) if hasattr(args, f.name)}
+    return config_cls(**{**(base or {}), **given})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.pennfudan import collate_ssd
+from ..data.collate import collate_ssd
 
 __all__ = ["detection_loaders"]
 
