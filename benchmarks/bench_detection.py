@@ -1,7 +1,7 @@
 """multibox_detection on one TinySSD image (5444 anchors, one class) against d2l's, in one run.
 
     python benchmarks/bench_detection.py [--repeat 41] [--rounds 3]
-    git show <commit>:d2lssd/nms.py > /tmp/nms_before.py
+    git show <commit>:d2lssd/postprocess.py > /tmp/nms_before.py
     python benchmarks/bench_detection.py --before /tmp/nms_before.py
 
 The inputs are bench_core's: an untrained-like single-class TinySSD output at
@@ -14,7 +14,7 @@ machine shows as rounds that disagree. Blocks, not alternate calls: d2lssd
 runs on one CPU thread and gives PyTorch back its threads on return, and a
 d2l call right after that measured about 15% slower (the threads wake up
 again), which would flatter the ratio. ``--before FILE`` adds an older
-``d2lssd/nms.py``, loaded as a module of this checkout's package (so it uses
+``d2lssd/postprocess.py``, loaded as a module of this checkout's package (so it uses
 today's ``_checks``, ``boxes`` and ``offsets``), to the same rotation, and the
 run checks that both versions give bit-identical outputs.
 """
@@ -36,7 +36,7 @@ import d2lssd  # noqa: E402
 
 
 def load_nms_module(path: str):
-    """An ``nms.py`` of another commit, as the module ``d2lssd._nms_before``."""
+    """A ``postprocess.py`` (``nms.py`` before) of another commit, as the module ``d2lssd._nms_before``."""
     spec = importlib.util.spec_from_file_location("d2lssd._nms_before", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,7 +47,7 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=41, help="calls of each function per round")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--before", metavar="NMS_PY", help="an older d2lssd/nms.py to time beside today's")
+    p.add_argument("--before", metavar="NMS_PY", help="an older d2lssd/postprocess.py to time beside today's")
     args = p.parse_args(argv)
     from d2l import torch as d2l  # test-only dependency: pip install --no-deps d2l==1.0.3
 

@@ -32,7 +32,7 @@ from .matching import assign_anchor_to_bbox, multibox_target
 from .metrics import (Accumulator, bbox_eval, bbox_mae_all, bbox_mae_positive, class_error_all,
                       class_error_positive, cls_eval, mean_average_precision)
 from .models import SSDResNet34, TinySSD
-from .nms import batched_nms, multibox_detection, nms, ssd_postprocess
+from .postprocess import batched_nms, multibox_detection, nms, ssd_postprocess
 from .offsets import offset_boxes, offset_inverse
 from .photos import GROUND_TRUTH, PHOTOS, ground_truth_labels, load_photo
 from .engine import History, load_checkpoint, save_checkpoint

@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from .boxes import scale_boxes_to_pixels
 from .models.registry import INPUT_CONVENTION, PIXEL_SCALES, build_model, get_model, model_name_of
-from .nms import multibox_detection, ssd_postprocess
+from .postprocess import multibox_detection, ssd_postprocess
 
 __all__ = ["PostProcess", "Detector", "load_detector", "detector_spec", "evaluate_detector", "EVALUATION"]
 

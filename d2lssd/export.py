@@ -98,7 +98,7 @@ def _onnx_nms(boxes: torch.Tensor, scores: torch.Tensor, max_per_class: int,
     torchvision's semantics), by descending score, at most ``max_per_class``.
     In the exported graph the operator itself replaces this function.
     """
-    from .nms import nms
+    from .postprocess import nms
 
     rows = []
     B, C, _ = scores.shape

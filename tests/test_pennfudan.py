@@ -22,6 +22,7 @@ from d2lssd import box_iou, multibox_prior, multibox_target
 from d2lssd.data import collate_ssd
 from d2lssd.data import download as dl
 from d2lssd.data import pennfudan as P
+from d2lssd.data import pennfudan_format as F
 from d2lssd.data import pennfudan_generator as G
 from d2lssd.models import PENNFUDAN_RATIOS, PENNFUDAN_SIZES
 from d2lssd.transforms import SSDEvalTransform
@@ -39,7 +40,7 @@ def _offline(no_network):
 @pytest.fixture(scope="module")
 def gen(tmp_path_factory):
     """A small generated set (seed 0); tests must not modify it."""
-    return P.generate_pennfudan(tmp_path_factory.mktemp("g") / "PennFudanPed", N, seed=0)
+    return G.generate_pennfudan(tmp_path_factory.mktemp("g") / "PennFudanPed", N, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +59,20 @@ def test_parse_annotation_reads_the_real_format_as_half_open_pixels():
     text = ("# Compatible with PASCAL Annotation Version 1.00\n"
             "Image size (X x Y x C) : 559 x 536 x 3\n" + REAL_LINE + "\n"
             'Bounding box for object 2 "PASpersonWalking" (Xmin, Ymin) - (Xmax, Ymax) : (420, 171) - (535, 486)\n')
-    size, boxes = P.parse_annotation(text)
+    size, boxes = F.parse_annotation(text)
     assert size == (559, 536)
     assert boxes.dtype == torch.float32
     assert boxes.tolist() == [[159, 181, 302, 431], [419, 170, 535, 486]]
-    assert P.parse_annotation("no boxes here")[1].shape == (0, 4)
+    assert F.parse_annotation("no boxes here")[1].shape == (0, 4)
     with pytest.raises(ValueError, match="two bounding boxes"):
-        P.parse_annotation(REAL_LINE + "\n" + REAL_LINE)
+        F.parse_annotation(REAL_LINE + "\n" + REAL_LINE)
 
 
 def test_format_then_parse_is_the_identity():
     boxes = [(0, 5, 40, 200), (100, 20, 180, 300)]
-    text = P.format_annotation("FudanPed00001", 559, 536, boxes)
+    text = F.format_annotation("FudanPed00001", 559, 536, boxes)
     assert "(1, 6) - (40, 200)" in text  # 1-based inclusive on disk, as the real files
-    size, parsed = P.parse_annotation(text)
+    size, parsed = F.parse_annotation(text)
     assert size == (559, 536) and parsed.tolist() == [list(b) for b in boxes]
 
 
@@ -92,7 +93,7 @@ def test_layout_is_that_of_the_real_data(gen):
             ids = np.asarray(im)
         k = int(ids.max())
         assert set(np.unique(ids)) == set(range(k + 1)) and k >= 1  # 0 background, 1..k
-        size, boxes = P.parse_annotation((gen / "Annotation" / f"{n}.txt").read_text())
+        size, boxes = F.parse_annotation((gen / "Annotation" / f"{n}.txt").read_text())
         assert size == (w, h) and len(boxes) == k
     marker = (gen / "GENERATED.txt").read_text()
     assert "not the real PennFudanPed data" in marker and "seed: 0" in marker
@@ -100,28 +101,28 @@ def test_layout_is_that_of_the_real_data(gen):
 
 
 def test_generation_is_deterministic_and_image_i_does_not_depend_on_the_count(gen, tmp_path):
-    fewer = P.generate_pennfudan(tmp_path / "fewer", 2, seed=0)
+    fewer = G.generate_pennfudan(tmp_path / "fewer", 2, seed=0)
     ref = _files(gen)
     for path, data in _files(fewer).items():
         if path != "GENERATED.txt":
             assert ref[path] == data, path
-    other = P.generate_pennfudan(tmp_path / "other", 1, seed=1)
+    other = G.generate_pennfudan(tmp_path / "other", 1, seed=1)
     name = "PNGImages/PennPed00001.png"
     assert (other / name).read_bytes() != ref[name]
 
 
 def test_generation_is_cached_and_never_overwrites_real_data(gen, tmp_path):
     before = (gen / "GENERATED.txt").stat().st_mtime_ns
-    assert P.generate_pennfudan(gen, N, seed=0) == gen
+    assert G.generate_pennfudan(gen, N, seed=0) == gen
     assert (gen / "GENERATED.txt").stat().st_mtime_ns == before
     real = tmp_path / "PennFudanPed"
     (real / "PNGImages").mkdir(parents=True)
     with pytest.raises(FileExistsError):
-        P.generate_pennfudan(real, 2)
+        G.generate_pennfudan(real, 2)
     with pytest.raises(ValueError):
-        P.generate_pennfudan(tmp_path / "x", 0)
+        G.generate_pennfudan(tmp_path / "x", 0)
     with pytest.raises(ValueError):
-        P.generate_pennfudan(tmp_path / "x", 2, seed=-1)
+        G.generate_pennfudan(tmp_path / "x", 2, seed=-1)
 
 
 def test_rendered_pedestrians_have_the_real_sizes_shapes_overlaps_and_cuts(rendered):
@@ -152,7 +153,7 @@ def test_read_gives_mask_boxes_that_agree_with_the_annotations(gen):
     records = P.read_pennfudan(gen, check_annotations="raise")
     assert [r.name for r in records] == sorted(r.name for r in records) and len(records) == N
     for r in records:
-        _, ann = P.parse_annotation(r.annotation.read_text())
+        _, ann = F.parse_annotation(r.annotation.read_text())
         assert torch.equal(ann, r.boxes)
         assert r.ids == tuple(range(1, len(r.ids) + 1))
         assert ((r.boxes[:, 2:] <= torch.tensor([r.width, r.height])).all()

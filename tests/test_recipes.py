@@ -88,7 +88,7 @@ def test_code_fingerprint_changes_with_any_source_file_and_with_torch(tmp_path, 
     shutil.copytree(Path(d2lssd.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cache_module, "_PACKAGE", copy)
     assert code_fingerprint() == real  # the same sources give the same key
-    nms = copy / "nms.py"
+    nms = copy / "postprocess.py"
     original = nms.read_bytes()
     nms.write_bytes(original + b"\n# a changed line\n")
     changed = code_fingerprint()
@@ -98,9 +98,9 @@ def test_code_fingerprint_changes_with_any_source_file_and_with_torch(tmp_path, 
     (copy / "data" / "new_module.py").write_text("x = 1\n")
     assert code_fingerprint() not in (real, changed)  # a new file, in a subpackage
     (copy / "data" / "new_module.py").unlink()
-    (copy / "nms.py").rename(copy / "nms2.py")
+    (copy / "postprocess.py").rename(copy / "nms2.py")
     assert code_fingerprint() != real  # a renamed file
-    (copy / "nms2.py").rename(copy / "nms.py")
+    (copy / "nms2.py").rename(copy / "postprocess.py")
     monkeypatch.setattr(cache_module.torch, "__version__", "0.0.0")
     assert code_fingerprint() != real  # another torch
 

@@ -31,20 +31,18 @@ from .bananas import (
 )
 from .pennfudan import (
     PENNFUDAN_CLASSES,
-    PENNFUDAN_GENERATOR_VERSION,
     PENNFUDAN_MD5,
     PENNFUDAN_URL,
     PennFudanDataset,
     PennFudanRecord,
     download_pennfudan,
-    format_annotation,
-    generate_pennfudan,
     load_data_pennfudan,
     obtain_pennfudan,
-    parse_annotation,
     read_pennfudan,
     split_pennfudan,
 )
+from .pennfudan_format import format_annotation, parse_annotation
+from .pennfudan_generator import PENNFUDAN_GENERATOR_VERSION, generate_pennfudan
 from ._detection import DetectionDataset, collate_detection
 from .collate import collate_ssd
 from .check import DataReport, Problem, check_coco, check_dataset, read_coco_json

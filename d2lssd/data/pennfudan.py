@@ -27,7 +27,7 @@ instance masks and annotation files in the real format. The reader
 the marker file ``GENERATED.txt`` and the line :func:`load_data_pennfudan`
 prints say which data a run used. The annotation format lives in
 :mod:`d2lssd.data.pennfudan_format` and the generator in
-:mod:`d2lssd.data.pennfudan_generator`; both are re-exported here.
+:mod:`d2lssd.data.pennfudan_generator` (both named by ``d2lssd.data``).
 
 Boxes in this module are in **pixels**, corner format (xmin, ymin, xmax,
 ymax), half-open: a box covers columns ``xmin .. xmax - 1`` and rows
@@ -57,19 +57,15 @@ from . import download as _download
 from .collate import collate_ssd
 from .common import DataSource, obtain, shown
 from .pennfudan_format import FOLDER as _FOLDER
-from .pennfudan_format import NUM_REAL_IMAGES, format_annotation, parse_annotation
-from .pennfudan_generator import PENNFUDAN_GENERATOR_VERSION, generate_pennfudan
+from .pennfudan_format import NUM_REAL_IMAGES, parse_annotation
+from .pennfudan_generator import generate_pennfudan
 
 __all__ = [
     "PENNFUDAN_URL",
     "PENNFUDAN_MD5",
-    "PENNFUDAN_GENERATOR_VERSION",
     "PENNFUDAN_CLASSES",
     "PennFudanRecord",
     "download_pennfudan",
-    "generate_pennfudan",
-    "parse_annotation",
-    "format_annotation",
     "read_pennfudan",
     "split_pennfudan",
     "PennFudanDataset",

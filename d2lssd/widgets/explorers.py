@@ -38,7 +38,7 @@ from .._checks import check_boxes
 from ..anchors import multibox_prior
 from ..boxes import box_center_to_corner, box_corner_to_center, box_iou
 from ..losses import focal_loss, smooth_l1
-from ..nms import nms
+from ..postprocess import nms
 from ..plotting import _to_hwc, show_anchors_of_pixel, show_bboxes, show_image
 from .detections import _as_float_tensor
 from .static import StaticExplorerRow, _interactive, _static_wanted, static_explorer

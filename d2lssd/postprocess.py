@@ -1,4 +1,10 @@
-"""Non-maximum suppression and turning SSD outputs into detections.
+"""Post-processing: non-maximum suppression and turning SSD outputs into detections.
+
+The module holds everything between the network's outputs and a list of
+detections: :func:`nms` and :func:`batched_nms`, d2l's inference
+(:func:`multibox_detection`, one class per anchor) and the SSD paper's
+(:func:`ssd_postprocess`, per-class candidates). :class:`d2lssd.PostProcess`
+chooses between them for a detector.
 
 Semantics are torchvision's: boxes are visited in order of descending score
 (ties: lower index first); a box is suppressed when its IoU with an already

@@ -1,11 +1,11 @@
-"""TIDE-style error breakdown (d2lssd.errors) on hand-made cases whose answers are known."""
+"""TIDE-style error breakdown (d2lssd.tide) on hand-made cases whose answers are known."""
 
 import math
 
 import pytest
 import torch
 
-from d2lssd.errors import KINDS, classify_errors, error_breakdown
+from d2lssd.tide import KINDS, classify_errors, error_breakdown
 
 A = [0.1, 0.1, 0.5, 0.5]
 B = [0.5, 0.5, 0.9, 0.9]
