@@ -39,10 +39,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from ._io import atomic_write
 from .boxes import to_normalized, to_pixels  # defined with the other box geometry; importable from here too
+from .data.images import read_upright_rgb, upright_rgb  # the one reader of files as people see them
 
 __all__ = ["PHOTOS", "GROUND_TRUTH", "load_photo", "ground_truth_labels", "as_uint8_image", "draw_detections",
            "to_pixels", "to_normalized"]
@@ -177,8 +178,10 @@ def as_uint8_image(image) -> torch.Tensor:
     Args:
         image: a path (``str`` / ``os.PathLike``) of a file PIL reads, a PIL
             image (any mode; converted to RGB; its EXIF orientation applied,
-            as labelling tools and browsers show a phone photo upright), or a
-            tensor ``(3, H, W)``:
+            as labelling tools and browsers show a phone photo upright, and
+            as the data sets read their images: :mod:`d2lssd.data.images`;
+            an EXIF block that cannot be parsed leaves the pixels as
+            stored), or a tensor ``(3, H, W)``:
             uint8 is returned as it is (on the CPU), floats are taken as
             [0, 1] and rounded to 0..255.
 
@@ -189,20 +192,19 @@ def as_uint8_image(image) -> torch.Tensor:
         FileNotFoundError: a path with no file. ValueError: a file PIL cannot
         read, or an object that is none of the above.
 
-    Source: ours (PIL ``Image.open``/``convert``, ``ImageOps.exif_transpose``).
+    Source: ours (PIL ``Image.open``/``convert``, ``ImageOps.exif_transpose``,
+    through :func:`d2lssd.data.images.read_upright_rgb` / ``upright_rgb``).
     """
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {path}")
         try:
-            with Image.open(path) as im:
-                image = ImageOps.exif_transpose(im).convert("RGB")
+            return read_upright_rgb(path)
         except OSError as e:
             raise ValueError(f"cannot read image {path}: {e}") from e
     if isinstance(image, Image.Image):
-        upright = ImageOps.exif_transpose(image)
-        return torch.from_numpy(np.asarray(upright.convert("RGB")).copy()).permute(2, 0, 1)
+        return torch.from_numpy(np.array(upright_rgb(image))).permute(2, 0, 1)
     if isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == 3:
         image = image.as_subclass(torch.Tensor).cpu()
         if image.is_floating_point():  # [0, 1] floats

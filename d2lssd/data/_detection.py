@@ -2,7 +2,10 @@
 
 A sample is ``(image, target)`` as :class:`d2lssd.data.PennFudanDataset`
 returns it, so the same transforms (:mod:`d2lssd.transforms`) and
-:func:`d2lssd.data.collate_ssd` apply. Crowd regions (COCO ``iscrowd=1``,
+:func:`d2lssd.data.collate_ssd` apply. Images are read as people see them:
+a phone photo's EXIF orientation is applied (:mod:`d2lssd.data.images`), as
+every labelling tool does, so the image is upright and the boxes, which the
+tools export in upright pixels, need no transformation. Crowd regions (COCO ``iscrowd=1``,
 VOC ``difficult``) travel in ``target["crowd_boxes"]`` / ``["crowd_labels"]``.
 
 ``torchvision.transforms.v2`` moves every ``BoundingBoxes`` of a sample, but
@@ -29,6 +32,7 @@ import warnings
 import torch
 import torch.utils.data
 
+from .images import read_upright_rgb
 from .report import image_read_errors
 
 __all__ = ["DetectionDataset", "collate_detection"]
@@ -94,14 +98,16 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     @staticmethod
     def _read_image(path):
-        """uint8 ``tv_tensors.Image`` ``(3, H, W)`` of an image file (PIL, converted to RGB)."""
-        import numpy as np
-        from PIL import Image
+        """uint8 ``tv_tensors.Image`` ``(3, H, W)`` of an image file, RGB, shown upright.
+
+        The EXIF orientation is applied (:func:`d2lssd.data.images.read_upright_rgb`):
+        ``H`` and ``W`` are the upright size a labelling tool shows and
+        exports, the frame of the boxes. Raises what that function raises
+        (:func:`d2lssd.data.report.image_read_errors` for a file that cannot be decoded).
+        """
         from torchvision import tv_tensors
 
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
-        return tv_tensors.Image(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+        return tv_tensors.Image(read_upright_rgb(path))
 
     @staticmethod
     def _target(image, rows, crowd, **extra) -> dict:
@@ -263,7 +269,8 @@ def collate_detection(batch):
           row format (padded with class -1; ``C_max`` may be 0);
         * ``"image_id"``: int64 ``(B,)`` (COCO image ids; VOC dataset indices);
         * ``"orig_size"``: int64 ``(B, 2)``, ``(height, width)`` of the image
-          files: normalized boxes times ``(W, H, W, H)`` are pixels of the file.
+          files shown upright (EXIF orientation applied): normalized boxes times
+          ``(W, H, W, H)`` are pixels of the upright image, the frame of the annotations.
 
     Raises:
         ValueError: as :func:`~d2lssd.data.collate_ssd`.

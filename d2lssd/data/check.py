@@ -11,8 +11,8 @@ the file (so every normalized box is wrong). :func:`check_coco` and
 a :class:`DataReport`: one :class:`Problem` per fault, each naming the image
 and the annotation; probable labelling mistakes that do not break training
 are *warnings* (:attr:`DataReport.warnings`: class names differing only in
-case or spaces, boxes under 2 pixels, duplicate boxes; see
-:mod:`d2lssd.data.report`), and :attr:`DataReport.class_counts` holds the
+case or spaces, boxes under 2 pixels, duplicate boxes, photos stored turned
+with an EXIF orientation tag; see :mod:`d2lssd.data.report`), and :attr:`DataReport.class_counts` holds the
 boxes and images per class. Nothing on disk is ever modified.
 
 The readers (:class:`d2lssd.data.CocoDataset`, :class:`d2lssd.data.VOCDataset`)
@@ -35,7 +35,8 @@ kind                   what                                                     
 ``missing_file``       the image file does not exist                               image
 ``unreadable_file``    the image file cannot be opened or decoded (truncated)      image
 ``bad_image_size``     a declared width or height <= 0 or missing                  image
-``size_mismatch``      the declared size differs from the file's                   image
+``size_mismatch``      the declared size differs from the file's upright size      image
+                       (EXIF orientation applied, as labelling tools show it)
 ``unknown_image``      an annotation's ``image_id`` is not an image                annotation
 ``unknown_category``   an annotation's ``category_id`` (VOC: class name) unknown   annotation
 ``bad_box``            a box not of 4 finite numbers, or width or height <= 0      annotation
@@ -121,7 +122,7 @@ def check_coco(annotations, images, verify_images: bool = True) -> DataReport:
         A :class:`DataReport` (``format="coco"``; ``data`` holds the parsed
         dict unless it could not be read). A file that is not JSON or not a
         COCO dict gives one fatal ``bad_json`` problem. Warnings
-        (``similar_class``, ``small_box``, ``duplicate_box``) are in
+        (``similar_class``, ``small_box``, ``duplicate_box``, ``exif_rotated``) are in
         ``report.warnings``, boxes and images per category name in
         ``report.class_counts`` (categories in increasing id order).
 
@@ -131,7 +132,9 @@ def check_coco(annotations, images, verify_images: bool = True) -> DataReport:
     every annotation's image and category exist; ``bbox = [x, y, w, h]`` (pixels
     from the top-left corner) is 4 finite numbers with ``w > 0`` and ``h > 0``
     and lies inside ``[-1, width + 1] x [-1, height + 1]``; ``iscrowd`` is 0 or 1;
-    each image file exists, can be decoded and has the declared width and height.
+    each image file exists, can be decoded and, shown upright (its EXIF
+    orientation applied, as labelling tools show it and the readers read it),
+    has the declared width and height; ``bbox`` is taken in that upright image.
 
     Raises:
         ValueError: ``images`` is not a folder.
@@ -227,7 +230,9 @@ def _coco_images(entries, root: Path, verify: bool, report: DataReport) -> dict:
             bad = True
         if isinstance(fname, str) and fname:
             add = (lambda kind, msg: report._add(Problem(kind, msg, src, iid, fshown, drops="image")))
-            bad |= check_image_file(root / fname, None if bad else (w, h), verify, add, "declared")
+            warn = (lambda kind, msg: report._add(Problem(kind, msg, src, iid, fshown, severity="warning")))
+            bad |= check_image_file(root / fname, None if bad else (w, h), verify, add, "declared",
+                                    None if bad else warn)
         if bad:
             report.bad_images.add(iid)
         valid_size = is_number(w) and is_number(h) and w > 0 and h > 0

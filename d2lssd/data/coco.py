@@ -9,7 +9,10 @@ makesense.ai export) is one JSON object::
      "categories":  [{"id": 3, "name": "banana", "supercategory": "fruit"}, ...]}
 
 ``bbox`` is ``[x, y, width, height]`` in pixels from the top-left corner of
-the image (floats). Category ids are arbitrary and need not be contiguous
+the image (floats), and ``width``/``height`` are the image's, all taken in
+the image **shown upright**: a phone photo stores its pixels turned with an
+EXIF orientation tag, labelling tools show and export it upright, and the
+images are read that way here (:mod:`d2lssd.data.images`). Category ids are arbitrary and need not be contiguous
 (COCO's own run 1..90 with gaps). :class:`CocoDataset` maps them to
 contiguous labels ``0 .. q - 1`` in increasing id order (``classes[k]`` is
 the name of label ``k``, ``category_ids[k]`` its COCO id; the model's class
@@ -58,6 +61,7 @@ import torch
 from .._io import atomic_write
 from ._detection import DetectionDataset
 from .check import check_coco
+from .images import upright_rgb
 
 __all__ = ["CocoDataset", "coco_annotation", "write_coco", "coco_results", "write_coco_results",
            "evaluate_coco"]
@@ -98,7 +102,8 @@ def _indexed_coco_detection_class():
     A subclass, so ``wrap_dataset_for_transforms_v2`` (which looks the
     dataset's classes up in its registry along the MRO) wraps it as a
     ``CocoDetection``; loading images and targets is ``CocoDetection``'s own
-    code, except that an image file is closed also when it fails to decode.
+    code, except that an image file is closed also when it fails to decode
+    and that it is read upright (EXIF orientation applied, :func:`d2lssd.data.images.upright_rgb`).
     """
     from torchvision.datasets import CocoDetection
     from torchvision.datasets.vision import VisionDataset
@@ -111,11 +116,12 @@ def _indexed_coco_detection_class():
 
         def _load_image(self, id: int):
             # CocoDetection's own, but closing the file also when decoding fails (a truncated file
-            # is skipped by DetectionDataset, and would otherwise leave its file open).
+            # is skipped by DetectionDataset, and would otherwise leave its file open), and upright:
+            # COCO's width, height and bbox are those of the photo as the labelling tool showed it.
             from PIL import Image
 
             with Image.open(os.path.join(self.root, self.coco.loadImgs(id)[0]["file_name"])) as im:
-                return im.convert("RGB")
+                return upright_rgb(im)
 
     return IndexedCocoDetection
 
@@ -125,9 +131,13 @@ class CocoDataset(DetectionDataset):
 
     ``dataset[i]`` is ``(image, target)`` before ``transforms``:
 
-    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB;
+    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB, upright: a
+      photo's EXIF orientation is applied (:mod:`d2lssd.data.images`), so
+      ``(W, H)`` is the upright size the labelling tool showed and the COCO
+      ``width``/``height`` declare;
     * ``target["boxes"]``: ``tv_tensors.BoundingBoxes`` float32 ``(G, 4)``,
-      XYXY, pixels (``(x, y, x + w, y + h)`` of the COCO ``bbox``), clamped to
+      XYXY, pixels (``(x, y, x + w, y + h)`` of the COCO ``bbox``, taken in the
+      upright image as the labelling tool exported it: nothing to turn), clamped to
       the image (the check allows 1 pixel outside), ``canvas_size=(H, W)``;
       the ``iscrowd=0`` annotations in file order;
     * ``target["labels"]``: int64 ``(G,)``, labels ``0 .. q - 1``
@@ -135,7 +145,7 @@ class CocoDataset(DetectionDataset):
     * ``target["crowd_boxes"]``, ``target["crowd_labels"]``: the ``iscrowd=1``
       annotations, same formats, ``(C, 4)`` and ``(C,)``;
     * ``target["image_id"]``: int, the COCO image id; ``target["file_name"]``: str;
-      ``target["orig_size"]``: ``(H, W)`` of the file.
+      ``target["orig_size"]``: ``(H, W)`` of the upright image.
 
     ``G`` may be 0 (an image without objects: a negative example, kept).
     With ``transforms`` (e.g. :class:`d2lssd.transforms.SSDTrainTransform`)
@@ -272,15 +282,25 @@ class CocoDataset(DetectionDataset):
         Read from the annotations (no image is opened), clamped to [0, 1] as
         :meth:`__getitem__` clamps them; for :func:`d2lssd.anchor_fit.fit_anchors`.
         """
+        return self.normalized_labels()[:, 1:]
+
+    def normalized_labels(self) -> torch.Tensor:
+        """:meth:`normalized_boxes` with their labels: float32 ``(G, 5)`` rows ``(label, xmin, ymin, xmax, ymax)``.
+
+        For the run folder's label statistics (:mod:`d2lssd.runs`); no image is opened.
+        """
+        label = {cid: k for k, cid in enumerate(self.category_ids) if cid is not None}
         rows, mine = [], set(self.image_ids)
         for a in self.coco.dataset["annotations"]:
-            if a.get("iscrowd", 0) or a["image_id"] not in mine:
+            if a.get("iscrowd", 0) or a["image_id"] not in mine or a["category_id"] not in label:
                 continue
             im = self.coco.imgs[a["image_id"]]
             x, y, w, h = (float(v) for v in a["bbox"])
             W, H = float(im["width"]), float(im["height"])
-            rows.append((x / W, y / H, (x + w) / W, (y + h) / H))
-        return torch.tensor(rows, dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
+            rows.append((label[a["category_id"]], x / W, y / H, (x + w) / W, (y + h) / H))
+        out = torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
+        out[:, 1:] = out[:, 1:].clamp(0, 1)
+        return out
 
     def category_of_label(self, labels) -> list[int]:
         """COCO category ids of labels ``0 .. q - 1`` (a sequence or int tensor); ValueError if out of range."""
@@ -381,13 +401,14 @@ def coco_results(detections, image_ids: Sequence[int], orig_sizes, category_ids:
             or a list of ``B`` tensors ``(K_i, 6)``.
         image_ids: ``B`` COCO image ids.
         orig_sizes: ``B`` pairs ``(height, width)`` in pixels of the image files
-            (``info["orig_size"]`` of :func:`d2lssd.data.collate_detection`).
+            shown upright (``info["orig_size"]`` of :func:`d2lssd.data.collate_detection`).
         category_ids: COCO id of each class (``CocoDataset.category_ids``).
         score_threshold: skip detections scoring below it.
 
     Returns:
         list of ``{"image_id": int, "category_id": int, "bbox": [x, y, w, h],
-        "score": float}``, ``bbox`` in pixels of the file, clipped to the image.
+        "score": float}``, ``bbox`` in pixels of the upright image (the frame of
+        COCO annotations), clipped to the image.
 
     Raises:
         ValueError: lengths that disagree, a class without a category id, NaN.

@@ -3,8 +3,9 @@
 :class:`Problem` and :class:`DataReport` are the linter-style result of
 :func:`d2lssd.data.check.check_coco` and :func:`d2lssd.data.voc.check_voc`
 (every fault at once, one line each); :func:`check_image_file` is the one
-check of an image file both formats run (missing, unreadable or not
-decodable, declared size against the file). The format checkers import this
+check of an image file every format runs (missing, unreadable or not
+decodable, declared size against the file's upright size: EXIF orientation
+applied, see :mod:`d2lssd.data.images`). The format checkers import this
 module and not each other.
 
 Two severities (:attr:`Problem.severity`): a *problem* (``"problem"``)
@@ -20,9 +21,13 @@ warning kind           what
 ``small_box``          a box less than :data:`SMALL_BOX` pixels wide or high
 ``duplicate_box``      a box of the same class with the same coordinates as an
                        earlier one of the same image
+``exif_rotated``       an image file whose pixels are stored turned or mirrored,
+                       with an EXIF orientation tag other than 1 (a phone photo):
+                       it is read upright, as labelling tools show it, and its
+                       declared size and boxes are taken in the upright image
 =====================  ==========================================================
 
-Warnings are only given for annotations without a problem.
+Warnings are only given for annotations and images without a problem.
 
 A PIL pitfall (GUIDE section 9): ``Image.verify()`` checks a file's structure
 without decoding it, so a JPEG cut short passes it and fails at ``load()``
@@ -40,6 +45,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .images import describe_orientation, exif_orientation, upright_size
 
 __all__ = ["OUTSIDE_TOLERANCE", "SMALL_BOX", "Problem", "DataReport", "is_number", "is_int_id",
            "check_image_file", "image_read_errors", "similar_names", "count_classes"]
@@ -265,11 +272,12 @@ def image_read_errors() -> tuple:
 
 
 def _image_size(path: Path, decode: bool):
-    """``(width, height), None`` of an image file, or ``None, reason``.
+    """``(stored (width, height), EXIF orientation, None)`` of an image file, or ``(None, None, reason)``.
 
-    ``decode``: decode every pixel (``Image.load``), else read the header only.
-    The size is the file's stored size (no EXIF orientation applied), the
-    size of what the readers decode.
+    ``decode``: decode every pixel (``Image.load``), else read the header
+    only (the EXIF orientation too: see :func:`d2lssd.data.images.exif_orientation`).
+    The size is the file's stored size; :func:`d2lssd.data.images.upright_size`
+    turns it into the size the readers decode.
     """
     from PIL import Image
 
@@ -279,28 +287,45 @@ def _image_size(path: Path, decode: bool):
     try:
         im = Image.open(path)  # reads the header
     except FileNotFoundError:
-        return None, "missing"
+        return None, None, "missing"
     except image_read_errors() as e:
-        return None, why(e, "cannot be read as an image")
+        return None, None, why(e, "cannot be read as an image")
     with im:
         size = im.size
         if decode:
             try:
                 im.load()  # decodes: a truncated JPEG fails here, not in Image.open / Image.verify
             except image_read_errors() as e:
-                return None, why(e, "cannot be decoded: the file is truncated or corrupt")
-    return size, None
+                return None, None, why(e, "cannot be decoded: the file is truncated or corrupt")
+        orientation = exif_orientation(im, decode=decode)
+    return size, orientation, None
 
 
-def _swapped_hint(real, declared) -> str:
-    """A hint when width and height are exchanged: the usual sign of an EXIF-rotated photo."""
-    if tuple(real) == (declared[1], declared[0]):
-        return (" (width and height exchanged: the photo probably has an EXIF orientation tag that the "
-                "labelling tool applied and the file's pixels do not)")
-    return ""
+def _mismatch_message(declared, stored, orientation: int, said: str, name: str) -> str:
+    """The ``size_mismatch`` message: the declared size against the upright one, and what it probably means."""
+    upright = upright_size(stored, orientation)
+    dw, dh = declared
+    head = f"{said} {dw}x{dh} (width x height)"
+    if orientation != 1:
+        turned = f"EXIF orientation {orientation} ({describe_orientation(orientation)} to show)"
+        if tuple(declared) == tuple(stored):
+            return (f"{head}, the size of the pixels as stored; but the file has {turned}, so it is read "
+                    f"upright as {upright[0]}x{upright[1]}, as labelling tools show it: the labels were "
+                    "probably made on the unrotated pixels by a tool that ignores EXIF orientation, and the "
+                    "boxes would land in the wrong place. If so, remove the orientation tag from the file "
+                    f"(e.g. `exiftool -Orientation= {name}`) so that it is read as stored; if the boxes are "
+                    f"upright after all, declare {upright[0]}x{upright[1]}")
+        return (f"{head}, the file is {upright[0]}x{upright[1]} upright (stored {stored[0]}x{stored[1]} "
+                f"with {turned})")
+    msg = f"{head}, the file is {stored[0]}x{stored[1]}"
+    if tuple(stored) == (dh, dw):
+        msg += (" (width and height exchanged: the labelling tool probably showed the photo turned by an "
+                "EXIF orientation tag that this file does not have, e.g. one stripped by a converter; the "
+                "boxes fit the turned photo: use the image files the labels were made on)")
+    return msg
 
 
-def check_image_file(path: Path, declared, decode: bool, add, said: str) -> bool:
+def check_image_file(path: Path, declared, decode: bool, add, said: str, warn=None) -> bool:
     """Check one image file of a data set; report its problems with ``add(kind, message)``.
 
     Args:
@@ -315,26 +340,37 @@ def check_image_file(path: Path, declared, decode: bool, add, said: str) -> bool
             (``missing_file``, ``unreadable_file``, ``size_mismatch``).
         said: how the message names the declared size (``"declared"`` for
             COCO, ``"<size> says"`` for VOC).
+        warn: called as ``warn("exif_rotated", message)`` when the file has
+            an EXIF orientation other than 1 and no problem; ``None``: no warning.
 
     Returns:
         True when a problem was found (the image is bad).
 
-    The size compared is the file's stored width and height, what the
-    readers decode (no EXIF orientation applied); width and height
-    exchanged get a hint about EXIF orientation. ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES
-    = True`` (set by some code to read broken files) makes PIL accept truncated files, here too.
+    The size compared is the **upright** size, EXIF orientation applied
+    (:func:`d2lssd.data.images.upright_size`): the size the readers decode
+    and the size labelling tools show and export. A declared size that is
+    the stored size of a photo turned a quarter by its EXIF tag is a
+    ``size_mismatch`` whose message says so (the labels were probably made on
+    the unrotated pixels); width and height exchanged in a file without the
+    tag get a hint too. ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True`` (set by
+    some code to read broken files) makes PIL accept truncated files, here too.
     """
     if not path.is_file():
         add("missing_file", f"no file {path}")
         return True
-    real, why = _image_size(path, decode)
-    if real is None:
+    stored, orientation, why = _image_size(path, decode)
+    if stored is None:
         add("unreadable_file", f"{path} {why}")
         return True
-    if declared is not None and tuple(real) != tuple(declared):
-        add("size_mismatch", f"{said} {declared[0]}x{declared[1]} (width x height), the file is "
-                             f"{real[0]}x{real[1]}{_swapped_hint(real, declared)}")
+    upright = upright_size(stored, orientation)
+    if declared is not None and tuple(upright) != tuple(declared):
+        add("size_mismatch", _mismatch_message(declared, stored, orientation, said, path.name))
         return True
+    if orientation != 1 and warn is not None:
+        warn("exif_rotated", f"pixels stored {stored[0]}x{stored[1]} with EXIF orientation {orientation} "
+                             f"({describe_orientation(orientation)} to show); read upright, {upright[0]}x"
+                             f"{upright[1]} (width x height), as labelling tools show it: boxes are taken "
+                             "in the upright image")
     return False
 
 

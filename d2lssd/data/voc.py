@@ -22,6 +22,13 @@ the fractional corners some tools write; so the XML is parsed with
 torchvision's ``VOCDetection.parse_voc_xml`` (``xml.etree``) and converted
 here. ``VOCDetection`` itself only reads the ``VOCdevkit/VOC20XX`` layout.)
 
+**Phone photos.** ``<size>`` and the boxes are those of the image as the
+labelling tool showed it: upright, with a photo's EXIF orientation applied
+(LabelImg, CVAT and Label Studio all do). The images are read that way
+(:mod:`d2lssd.data.images`), so nothing needs turning; :func:`check_voc`
+warns (``exif_rotated``) about each such photo and reports a ``<size>``
+that is the stored, unturned size as a ``size_mismatch``.
+
 **Difficult objects.** VOC's AP leaves objects marked ``difficult`` out:
 detecting one is neither a true nor a false positive. By default
 (``difficult="ignore"``) they are handled exactly like COCO's ``iscrowd``
@@ -194,12 +201,13 @@ def check_voc(root, image_set: str | None = None, classes: Iterable[str] | None 
         XML file's stem, annotations by 1-based object number. Warnings
         (``similar_class``, ``small_box``: less than 2 pixels wide or high,
         counting VOC's inclusive corners, so ``xmin == xmax`` is 1 pixel;
-        ``duplicate_box``) are in ``report.warnings``; boxes and images per
+        ``duplicate_box``; ``exif_rotated``) are in ``report.warnings``; boxes and images per
         class in ``report.class_counts`` (in the order of ``classes``, else sorted).
 
     Checks: each XML parses (``xml.etree``); the image file (``<filename>``
-    in ``JPEGImages/``, else ``<stem>.jpg``) exists, can be decoded and has the
-    width and height of ``<size>`` (positive); each ``<object>`` has a
+    in ``JPEGImages/``, else ``<stem>.jpg``) exists, can be decoded and, shown
+    upright (EXIF orientation applied; an orientation other than 1 is an
+    ``exif_rotated`` warning), has the width and height of ``<size>`` (positive); each ``<object>`` has a
     ``<name>`` (known, when ``classes`` is given) and a ``<bndbox>`` of four
     numbers with ``xmin <= xmax``, ``ymin <= ymax`` (VOC corners are 1-based
     and inclusive: a box with ``xmin == xmax`` is one pixel wide) and inside
@@ -267,7 +275,9 @@ def _check_voc_file(root: Path, name: str, allowed, verify_images: bool, report:
                             f"{ann['size_text']}", src, name, fname, drops="image"))
         bad_image, size = True, None
     add_image = (lambda kind, msg: report._add(Problem(kind, msg, src, name, fname, drops="image")))
-    bad_image |= check_image_file(img_path, size, verify_images, add_image, "<size> says")
+    warn_image = (lambda kind, msg: report._add(Problem(kind, msg, src, name, fname, severity="warning")))
+    bad_image |= check_image_file(img_path, size, verify_images, add_image, "<size> says",
+                                  None if bad_image else warn_image)
     if bad_image:
         report.bad_images.add(name)
     first_of_box: dict = {}  # (class, box) -> number of the first object with it
@@ -334,17 +344,20 @@ class VOCDataset(DetectionDataset):
     ``dataset[i]`` is ``(image, target)`` before ``transforms`` (the same
     structure as :class:`d2lssd.data.CocoDataset`):
 
-    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB;
+    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB, upright: a
+      photo's EXIF orientation is applied (:mod:`d2lssd.data.images`), so
+      ``(W, H)`` is the upright size that ``<size>`` declares;
     * ``target["boxes"]``: ``tv_tensors.BoundingBoxes`` float32 ``(G, 4)``,
       XYXY, pixels, 0-based half-open (``(xmin - 1, ymin - 1, xmax, ymax)`` of
-      the XML), clamped to the image (within the checker's 1-pixel tolerance);
+      the XML, taken in the upright image as labelling tools write them:
+      nothing to turn), clamped to the image (within the checker's 1-pixel tolerance);
     * ``target["labels"]``: int64 ``(G,)``, ``0 .. q - 1`` (``classes[k]``; the
       model's class ``k + 1``, class 0 being background);
     * ``target["crowd_boxes"]``, ``target["crowd_labels"]``: the difficult
       objects (``difficult="ignore"``), same formats, ``(C, 4)`` and ``(C,)``;
     * ``target["image_id"]``: int, the index in this dataset;
       ``target["name"]``: the image name (XML stem); ``target["orig_size"]``:
-      ``(H, W)`` of the file.
+      ``(H, W)`` of the upright image.
 
     An image without objects is kept (``G = 0``: a negative example).
     ``transforms(image, target)`` is applied last and moves the crowd boxes with
@@ -425,11 +438,20 @@ class VOCDataset(DetectionDataset):
     def normalized_boxes(self) -> torch.Tensor:
         """All non-crowd boxes, float32 ``(G, 4)``, normalized by each image's ``<size>``, clamped to [0, 1]
         (no image is opened); for :func:`d2lssd.anchor_fit.fit_anchors`."""
+        return self.normalized_labels()[:, 1:]
+
+    def normalized_labels(self) -> torch.Tensor:
+        """:meth:`normalized_boxes` with their labels: float32 ``(G, 5)`` rows ``(label, xmin, ymin, xmax, ymax)``.
+
+        For the run folder's label statistics (:mod:`d2lssd.runs`); no image is opened.
+        """
         out = []
         for _, rows, _, (w, h) in self._records:
-            for _, x1, y1, x2, y2 in rows:
-                out.append((x1 / w, y1 / h, x2 / w, y2 / h))
-        return torch.tensor(out, dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
+            for c, x1, y1, x2, y2 in rows:
+                out.append((c, x1 / w, y1 / h, x2 / w, y2 / h))
+        t = torch.tensor(out, dtype=torch.float32).reshape(-1, 5)
+        t[:, 1:] = t[:, 1:].clamp(0, 1)
+        return t
 
     def _image_path(self, idx: int) -> Path:
         return self._records[idx][0]

@@ -27,7 +27,11 @@ and height **normalized to [0, 1]** by the image's width and height. A row of
 an odd number ``>= 7`` of values is a segmentation polygon ``class x1 y1 x2 y2
 ...`` (normalized); its bounding box is used, as Ultralytics does for
 detection. An image without a label file, or with an empty one, is an image
-with no objects: a negative example, kept.
+with no objects: a negative example, kept. The image is the one shown
+**upright**: a phone photo's EXIF orientation is applied
+(:mod:`d2lssd.data.images`), as Ultralytics (``exif_size``,
+``ImageOps.exif_transpose``) and the labelling tools do, so the rows need
+no turning.
 
 Paths in the YAML: a relative ``path`` is taken from the YAML's folder, else
 from the current folder; ``train``/``val``/``test`` entries are relative to
@@ -63,8 +67,9 @@ kind                   what                                                     
 
 Warnings (never refused, never dropped; see :mod:`d2lssd.data.report`):
 ``similar_class`` (names differing only in case or spaces), ``small_box`` (less
-than 2 pixels wide or high in the image) and ``duplicate_box`` (a row repeated
-in one file); ``report.class_counts`` holds the boxes and images per class name.
+than 2 pixels wide or high in the image), ``duplicate_box`` (a row repeated
+in one file) and ``exif_rotated`` (a photo stored turned with an EXIF
+orientation tag: read upright, the frame its rows are taken in); ``report.class_counts`` holds the boxes and images per class name.
 
 Source: the Ultralytics dataset format (https://docs.ultralytics.com/datasets/detect/;
 ``ultralytics/data/utils.py``: ``img2label_paths``, ``check_det_dataset``,
@@ -84,6 +89,7 @@ from typing import Callable, Sequence
 import torch
 
 from ._detection import DetectionDataset
+from .images import exif_orientation, upright_size
 from .report import (OUTSIDE_TOLERANCE, SMALL_BOX, DataReport, Problem, check_image_file, count_classes,
                      similar_names)
 
@@ -367,14 +373,19 @@ def yolo_splits(path) -> list[str | None]:
 
 
 def _image_size(path: Path):
-    """``(width, height)`` of an image file from its header (the stored size, what the readers decode), or ``None``."""
+    """``(width, height)`` of an image file shown upright, from its header, or ``None`` if unreadable.
+
+    The stored size with the EXIF orientation applied
+    (:func:`d2lssd.data.images.upright_size`): the size the readers decode
+    and the frame the normalized rows are taken in.
+    """
     from PIL import Image
 
     from .report import image_read_errors
 
     try:
         with Image.open(path) as im:
-            return im.size
+            return upright_size(im.size, exif_orientation(im, decode=False))
     except image_read_errors():
         return None
 
@@ -460,7 +471,11 @@ def _scan(src: YOLOSource, names: Sequence[str], verify_images: bool):
         report.num_images += 1
         if counts[key] > 1:
             add_image("duplicate_id", f"listed {counts[key]} times in split {src.split!r}")
-        bad = check_image_file(img, None, verify_images, add_image, "declared")
+        def warn_image(kind, msg, key=key, lsrc=lsrc):
+            report._add(Problem(kind, msg, lsrc, key, severity="warning"))
+
+        bad = check_image_file(img, None, verify_images, add_image, "declared",
+                               None if key in report.bad_images else warn_image)
         size = None if bad else _image_size(img)
         if size is None and not bad:
             add_image("unreadable_file", f"{img} cannot be read as an image")
@@ -581,10 +596,13 @@ class YOLODataset(DetectionDataset):
     ``dataset[i]`` is ``(image, target)`` before ``transforms``, the structure of
     :class:`d2lssd.data.CocoDataset` and :class:`d2lssd.data.VOCDataset`:
 
-    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB;
+    * ``image``: ``tv_tensors.Image`` uint8 ``(3, H, W)``, RGB, upright: a
+      photo's EXIF orientation is applied (:mod:`d2lssd.data.images`), as
+      Ultralytics and the labelling tools do;
     * ``target["boxes"]``: ``tv_tensors.BoundingBoxes`` float32 ``(G, 4)``,
       XYXY, pixels (``((cx - w/2) W, (cy - h/2) H, (cx + w/2) W, (cy + h/2) H)``
-      of the row), clamped to the image (the check allows one pixel outside);
+      of the row, normalized coordinates taken in the upright image: nothing
+      to turn), clamped to the image (the check allows one pixel outside);
       rows in file order;
     * ``target["labels"]``: int64 ``(G,)``, ``0 .. q - 1`` (``classes[k]``; the
       model's class ``k + 1``, class 0 being background);
@@ -592,7 +610,7 @@ class YOLODataset(DetectionDataset):
       (``(0, 4)``, ``(0,)``): YOLO has no crowd or difficult flag;
     * ``target["image_id"]``: int, the index in this data set;
       ``target["file_name"]``: the image's path relative to the root (the key
-      of :meth:`split`); ``target["orig_size"]``: ``(H, W)`` of the file.
+      of :meth:`split`); ``target["orig_size"]``: ``(H, W)`` of the upright image.
 
     ``G`` may be 0 (no label file or an empty one: a negative example, kept).
 
@@ -676,8 +694,16 @@ class YOLODataset(DetectionDataset):
     def normalized_boxes(self) -> torch.Tensor:
         """All boxes, float32 ``(G, 4)`` corner format normalized to [0, 1] (clamped), as written in
         the label files (no image is opened); for :func:`d2lssd.anchor_fit.fit_anchors`."""
-        out = [r[1:] for rows in self._rows for r in rows]
-        return torch.tensor(out, dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
+        return self.normalized_labels()[:, 1:]
+
+    def normalized_labels(self) -> torch.Tensor:
+        """:meth:`normalized_boxes` with their labels: float32 ``(G, 5)`` rows ``(label, xmin, ymin, xmax, ymax)``.
+
+        For the run folder's label statistics (:mod:`d2lssd.runs`); no image is opened.
+        """
+        t = torch.tensor([list(r) for rows in self._rows for r in rows], dtype=torch.float32).reshape(-1, 5)
+        t[:, 1:] = t[:, 1:].clamp(0, 1)
+        return t
 
     def _image_path(self, idx: int) -> Path:
         return self.image_paths[idx]
