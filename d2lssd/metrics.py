@@ -36,7 +36,7 @@ import torch
 
 __all__ = [
     "Accumulator", "class_error_positive", "class_error_all", "bbox_mae_positive", "bbox_mae_all",
-    "cls_eval", "bbox_eval", "mean_average_precision", "COCO_IOU_THRESHOLDS",
+    "cls_eval", "bbox_eval", "mean_average_precision", "COCO_IOU_THRESHOLDS", "confusion_matrix",
 ]
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (AP@[.5:.95]).
@@ -412,3 +412,78 @@ def mean_average_precision(detections, targets, iou_thresholds: Sequence[float] 
         "num_detections": sum(len(d) for d in dets),
         "num_targets": n_gt,
     }
+
+
+def confusion_matrix(detections: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], num_classes: int,
+                     iou_threshold: float = 0.5, score_threshold: float = 0.25) -> torch.Tensor:
+    """A detection confusion matrix with a background row and column.
+
+    Per image, the detections scoring at least ``score_threshold`` are
+    visited by descending score; each is matched to the not yet matched
+    ground truth (of **any** class) it overlaps most, if that IoU is at least
+    ``iou_threshold``. Then ``M[p, g]`` counts:
+
+    * a matched pair: detection of class ``p``, ground truth of class ``g``
+      (the diagonal is right; off it, a box in the right place with the wrong class);
+    * ``M[p, q]`` (last column, *background*): a detection of class ``p`` on
+      no object (a false positive);
+    * ``M[q, g]`` (last row): a ground truth of class ``g`` that no detection
+      found (a miss).
+
+    Args:
+        detections: per image, float ``(K, 6)`` rows ``(class, score, xmin,
+            ymin, xmax, ymax)`` (classes ``0 .. q - 1``, e.g. :func:`d2lssd.predict`'s).
+        targets: per image, float ``(G, 5)`` rows ``(class, xmin, ymin, xmax,
+            ymax)`` in the same units; rows with class < 0 are padding.
+        num_classes: ``q``.
+        iou_threshold, score_threshold: in [0, 1].
+
+    Returns:
+        int64 ``(q + 1, q + 1)``: rows predicted class (``q`` = background),
+        columns true class (``q`` = background); ``M[q, q]`` is 0.
+
+    Raises:
+        ValueError: different numbers of images, a bad ``num_classes`` or
+            threshold, a class outside ``0 .. q - 1``, rows of the wrong shape.
+
+    Source: the layout of Ultralytics' ``ConfusionMatrix`` (predictions as
+    rows, a background row and column); the matching is AP's greedy one.
+    """
+    from .boxes import box_iou
+
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    for name, v in (("iou_threshold", iou_threshold), ("score_threshold", score_threshold)):
+        if not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {v}")
+    if len(detections) != len(targets):
+        raise ValueError(f"detections and targets must have one entry per image, got {len(detections)} and "
+                         f"{len(targets)}")
+    q = num_classes
+    m = torch.zeros((q + 1, q + 1), dtype=torch.int64)
+    for i, (det, gt) in enumerate(zip(detections, targets)):
+        det, gt = torch.as_tensor(det).float().cpu(), torch.as_tensor(gt).float().cpu()
+        if det.dim() != 2 or det.shape[-1] != 6 or gt.dim() != 2 or gt.shape[-1] != 5:
+            raise ValueError(f"image {i}: detections must be (K, 6) and targets (G, 5), got "
+                             f"{tuple(det.shape)} and {tuple(gt.shape)}")
+        gt = gt[gt[:, 0] >= 0]
+        det = det[det[:, 1] >= score_threshold]
+        det = det[det[:, 1].argsort(descending=True, stable=True)]
+        classes = torch.cat((det[:, 0], gt[:, 0])).long()
+        if len(classes) and (classes.min() < 0 or classes.max() >= q):
+            raise ValueError(f"image {i}: classes must be in 0 .. {q - 1}")
+        used = torch.zeros(len(gt), dtype=torch.bool)
+        iou = box_iou(det[:, 2:], gt[:, 1:]) if len(det) and len(gt) else torch.zeros((len(det), len(gt)))
+        for k in range(len(det)):
+            p = int(det[k, 0])
+            if len(gt):
+                best = iou[k].masked_fill(used, -1.0)
+                j = int(best.argmax())
+                if best[j] >= iou_threshold:
+                    used[j] = True
+                    m[p, int(gt[j, 0])] += 1
+                    continue
+            m[p, q] += 1
+        for g in gt[~used, 0].long().tolist():
+            m[q, g] += 1
+    return m

@@ -97,7 +97,8 @@ def train_recipe(recipe: str, schedule: str = "cpu", seed: int = 0, data=None, d
         field, and what :func:`d2lssd.trainer.train_detector` raises.
     """
     device = torch.device(device) if device is not None else try_gpu()
-    config = recipe_config(recipe, schedule, seed=seed, device=str(device), progress=progress, **overrides)
+    config = recipe_config(recipe, schedule, **{"seed": seed, "device": str(device), "progress": progress,
+                                                "report": False, **overrides})  # the chapters draw their own
     opened = None
     if data is not None:
         train_iter, val_iter = data

@@ -87,7 +87,8 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
               progress: bool = True, plot="auto", loss_fn: Callable = ssd_loss,
               iou_threshold: float = 0.5, lr_scheduler=None, channels_last: bool = False,
               epoch_callback: Callable | None = None, best_checkpoint_path=None, best_metric: str = "val_AP50",
-              checkpoint_extra: dict | None = None, distributed: bool | None = None) -> History:
+              checkpoint_extra: dict | None = None, distributed: bool | None = None,
+              stop: Callable | None = None) -> History:
     """Train an SSD model: d2l's TinySSD loop with honest metrics, checkpoints and a live plot.
 
     Each step: forward, :func:`d2lssd.multibox_target` on the model's anchors,
@@ -172,6 +173,10 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
             ``train_iter.sampler`` has ``set_epoch`` (a
             ``DistributedSampler``), it is called with the 0-based epoch
             before each epoch, so each epoch gets a new, reproducible order.
+        stop: optional ``stop(history) -> str | None`` asked after every
+            epoch (on every rank; rank 0's answer counts): a reason ends the
+            run there, kept as ``history.meta["stopped"]`` (early stopping,
+            a time budget: :func:`d2lssd.trainer.train_detector`).
 
     Returns:
         :class:`History` with one record per epoch (see there for keys and
@@ -240,7 +245,7 @@ def train_ssd(net: nn.Module, train_iter: Iterable, val_iter: Iterable | None = 
                validate=validate if val_iter is not None else None, scaler=scaler, lr_scheduler=lr_scheduler,
                checkpoints=checkpoints if is_main else None,  # rank 0 alone writes
                epoch_callback=epoch_callback, progress=Progress(mode, progress, num_epochs, device),
-               distributed=distributed)
+               distributed=distributed, stop=stop)
 
 
 def _default_spec(net: nn.Module) -> dict | None:

@@ -32,6 +32,7 @@ rank 0 validates and saves).
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ import torch
 from torch import nn
 
 from .anchor_fit import dataset_boxes, fit_anchors
-from .detector import Detector, PostProcess, evaluate_detector
+from .detector import Detector, PostProcess, evaluate_detector, load_detector
 from .device import describe_device
 from .engine.checkpoint import best_path
 from .engine.config import TrainConfig
@@ -52,6 +53,7 @@ from .engine.schedule import make_optimizer
 from .losses import MultiBoxLoss, ssd_loss
 from .models.registry import build_model, get_model
 from .presets import PRESETS
+from .runs import RunFolder, run_folder
 from .transforms import SSDEvalTransform, SSDTrainTransform
 from .train import train_ssd
 
@@ -286,12 +288,36 @@ def train_detector(config: TrainConfig, data: TrainingData | Callable[[TrainConf
         optimizer, scheduler = make_optimizer(model, config.optimizer, config.lr, config.weight_decay,
                                               total_steps=steps, warmup=config.warmup)
 
-        def on_epoch(m, record, history):
-            r = evaluate_detector(detector, val_loader)  # detector.net is m's module: the weights just trained
-            return {"val_AP50": float(r["AP50"]), "val_AP": float(r["AP"])}
-
         checkpoint = config.checkpoint
         validated = val_loader is not None
+        folder = None
+        if config.report and checkpoint and info.is_main:
+            folder = RunFolder(run_folder(checkpoint), opened.classes)
+            folder.start(config.to_dict(), opened.description, train, detector)
+            say(f"run folder: {folder.folder}" + (" (TensorBoard logs in tensorboard/)" if folder.has_tensorboard
+                                                  else ""), flush=True)
+
+        def on_epoch(m, record, history):
+            r = evaluate_detector(detector, val_loader)  # detector.net is m's module: the weights just trained
+            out = {"val_AP50": float(r["AP50"]), "val_AP": float(r["AP"])}
+            out.update({f"val_AP50_{name}": ap for name, ap in r["per_class"].items()})
+            return out
+
+        started = time.monotonic()
+
+        def stop(history):
+            if folder is not None:
+                folder.epoch(history)
+            if config.patience and validated and len(history):
+                aps = history["val_AP50"]
+                best = max(range(len(aps)), key=lambda i: (aps[i], -i))  # the first best epoch
+                if len(aps) - 1 - best >= config.patience:
+                    return (f"early stopping: validation AP50 has not improved for {config.patience} epochs "
+                            f"(best {aps[best]:.4f} at epoch {best + 1})")
+            if config.time_budget and (time.monotonic() - started) / 60 >= config.time_budget:
+                return f"time budget of {config.time_budget:g} minutes reached after epoch {len(history)}"
+            return None
+
         history = train_ssd(model, loader, val_loader, num_epochs=config.epochs, optimizer=optimizer,
                             lr_scheduler=scheduler, device=device, amp=amp, channels_last=channels_last,
                             loss_fn=loss_function(config), checkpoint_path=checkpoint, resume=config.resume,
@@ -299,12 +325,21 @@ def train_detector(config: TrainConfig, data: TrainingData | Callable[[TrainConf
                             epoch_callback=on_epoch if validated else None,
                             best_checkpoint_path=best_path(checkpoint) if validated and checkpoint else None,
                             checkpoint_extra={"detector": detector.spec, "config": config.to_dict(),
-                                              "data": opened.kind})
+                                              "data": opened.kind}, stop=stop)
+        if "stopped" in history.meta:
+            say(history.meta["stopped"], flush=True)
         history.meta.update(data=opened.kind, world_size=world)
         if info.distributed:
             torch.distributed.barrier()  # rank 0 has written the checkpoints
         if checkpoint:
             say(f"checkpoint: {checkpoint}" + (f" (best by val AP50: {best_path(checkpoint)})" if validated else ""),
+                flush=True)
+        if folder is not None:
+            folder.epoch(history)  # also after a resumed run with nothing left to train
+            best = best_path(checkpoint)
+            final = load_detector(best, device) if validated and Path(best).is_file() else detector
+            folder.finish(history, final, val_loader)
+            say(f"run folder: {folder.folder} ({', '.join(sorted(p.name for p in folder.folder.iterdir()))})",
                 flush=True)
         detector.net.eval()
         return TrainedRun(detector, history, opened, config)

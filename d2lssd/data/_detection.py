@@ -275,7 +275,7 @@ def collate_detection(batch):
     Raises:
         ValueError: as :func:`~d2lssd.data.collate_ssd`.
     """
-    from .pennfudan import collate_ssd
+    from .collate import collate_ssd
 
     images, labels = collate_ssd(batch)
     crowd_batch = [(image, {"boxes": t.get("crowd_boxes", torch.zeros((0, 4))),

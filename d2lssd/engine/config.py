@@ -170,6 +170,11 @@ class TrainConfig:
         "mixed precision: auto is on CUDA only"))
     channels_last: Literal["auto", "on", "off"] = field(default="auto", metadata=_opt(
         "channels_last memory format: auto is on CUDA only"))
+    patience: int | None = field(default=None, metadata=_opt(
+        "stop when the validation AP50 has not improved for N epochs (the best checkpoint is kept)",
+        type=positive_int, metavar="N"))
+    time_budget: float | None = field(default=None, metadata=_opt(
+        "stop after the epoch that passes this many minutes of training", type=_positive_float, metavar="MIN"))
     # --- the data
     augment: bool = field(default=True, metadata=_opt(
         "the SSD augmentation of the training images: photometric distortion, zoom out, IoU crop, flip",
@@ -195,6 +200,9 @@ class TrainConfig:
                                                              type=_unit_interval))
     top_k: int = field(default=200, metadata=_opt("the detector's detections per image at most",
                                                    type=positive_int))
+    report: bool = field(default=True, metadata=_opt(
+        "write the run folder next to the checkpoint (runs/NAME.pt -> runs/NAME/): config.json, results.csv, "
+        "plots; TensorBoard logs when tensorboard is installed", off="only the checkpoints"))
     # --- where and how it runs
     device: str | None = field(default=None, metadata=_opt(
         "cpu, cuda, cuda:1 ... (default: a GPU if there is one)", type=_device))

@@ -244,10 +244,21 @@ def evaluate(net: nn.Module, batches: Iterable, batch_loss) -> dict:
     return {**batch_loss.summary(acc), "time_s": timer.seconds}
 
 
+def _agreed_stop(reason: str | None, distributed: bool) -> str | None:
+    """``reason``, or under DDP rank 0's: every process gets the same answer (``broadcast_object_list``)."""
+    if not distributed:
+        return reason
+    import torch.distributed as dist
+
+    box = [reason]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def fit(net: nn.Module, optimizer: torch.optim.Optimizer, train_iter: Iterable, batch_loss, num_epochs: int, *,
         start_epoch: int = 0, history: History | None = None, validate: Callable | None = None, scaler=None,
         lr_scheduler=None, checkpoints: Checkpoints | None = None, epoch_callback: Callable | None = None,
-        progress: Progress | None = None, distributed: bool = False) -> History:
+        progress: Progress | None = None, distributed: bool = False, stop: Callable | None = None) -> History:
     """Train from epoch ``start_epoch`` to ``num_epochs``: epochs, validation, records, checkpoints, display.
 
     Each epoch: ``train_iter.sampler.set_epoch(epoch)`` when it has one (a
@@ -270,6 +281,10 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, train_iter: Iterable, 
             ranks other than 0).
         epoch_callback: optional; a returned dict is merged into the record.
         progress: the display (default: none).
+        stop: optional ``stop(history) -> str | None``, asked after every epoch:
+            a reason ends the run there (early stopping, a time budget) and
+            is kept as ``history.meta["stopped"]``. Under DDP rank 0's answer
+            is broadcast, so that every process stops at the same epoch.
 
     Returns:
         ``history``, one record per epoch.
@@ -297,8 +312,13 @@ def fit(net: nn.Module, optimizer: torch.optim.Optimizer, train_iter: Iterable, 
             record.update(epoch_callback(model, dict(record), history) or {})
         previous = checkpoints.best_so_far(history) if checkpoints is not None else []
         history.append(record)
+        reason = _agreed_stop(stop(history) if stop is not None else None, distributed)
+        if reason:
+            history.meta["stopped"] = reason  # before the save: the checkpoint says why the run ended
         if checkpoints is not None:
             checkpoints.save(model, optimizer, epoch + 1, history, previous, scaler, lr_scheduler)
         progress.epoch_end(record, history)
+        if reason:
+            break
     progress.finish(history)
     return history
