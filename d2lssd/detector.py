@@ -30,6 +30,7 @@ boxes in the pixels of the input images); Liu et al. 2016 §3 "Inference".
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -515,7 +516,10 @@ def evaluate_detector(detector: Detector, data, batch_size: int = 8) -> dict:
     Returns:
         what :func:`d2lssd.mean_average_precision` returns, plus
         ``"per_class"`` ``{class name: AP50}`` for the classes with ground
-        truth, ``"num_images"``, ``"detections"`` and ``"targets"`` (per image).
+        truth, ``"per_class_table"`` ``{class name: {"AP50", "AP75", "AP",
+        "boxes", "detections"}}`` (the APs NaN for a class without ground
+        truth; ``detections`` at the detector's own score threshold),
+        ``"num_images"``, ``"detections"`` and ``"targets"`` (per image).
 
     Raises:
         ValueError: a bad ``batch_size``; what :meth:`Detector.predict` and
@@ -523,8 +527,6 @@ def evaluate_detector(detector: Detector, data, batch_size: int = 8) -> dict:
 
     Source: ours; COCO's evaluation protocol (``maxDets`` 100; we keep 200 as the SSD paper's evaluation).
     """
-    import math
-
     from .metrics import mean_average_precision
 
     if isinstance(data, torch.utils.data.DataLoader):
@@ -544,4 +546,27 @@ def evaluate_detector(detector: Detector, data, batch_size: int = 8) -> dict:
     result["per_class"] = {detector.class_names[int(c)]: float(ap) for c, ap in result["AP50_per_class"].items()
                            if not math.isnan(ap)}
     result.update(num_images=len(dets), detections=dets, targets=targets)
+    result["per_class_table"] = _per_class_table(result, detector.class_names)
     return result
+
+
+def _per_class_table(result: dict, names) -> dict:
+    """AP50, AP75 and AP@[.5:.95] per class from ``result["precision"]`` ``(T, K, R)`` (K: ``result["classes"]``)."""
+    prec, ious = result["precision"], list(result["iou_thresholds"])
+    boxes = torch.zeros(len(names), dtype=torch.int64)
+    for t in result["targets"]:
+        t = t[t[:, 0] >= 0]
+        boxes += torch.bincount(t[:, 0].long(), minlength=len(names))[:len(names)]
+    table = {}
+    for c, name in enumerate(names):
+        row = {"AP50": math.nan, "AP75": math.nan, "AP": math.nan, "boxes": int(boxes[c])}
+        if c in result["classes"] and prec.dim() == 3:
+            p = prec[:, result["classes"].index(c)]
+            if (p > -1).all():
+                row["AP"] = float(p.mean())
+                for key, iou in (("AP50", 0.5), ("AP75", 0.75)):
+                    hit = [i for i, u in enumerate(ious) if abs(u - iou) < 1e-9]
+                    if hit:
+                        row[key] = float(p[hit[0]].mean())
+        table[name] = row
+    return table

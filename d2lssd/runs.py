@@ -15,7 +15,8 @@ the folder ``runs/mine/`` (:func:`run_folder`):
   (precision-recall per class at IoU 0.5), ``confusion_matrix.png`` (with a
   background row and column, :func:`d2lssd.metrics.confusion_matrix`),
   ``val_predictions.png`` (validation images: ground truth beside
-  predictions) and ``tide.txt`` (TIDE's error breakdown, :mod:`d2lssd.tide`);
+  predictions), ``worst.png`` (the images with the most misses and false
+  detections) and ``tide.txt`` (TIDE's error breakdown, :mod:`d2lssd.tide`);
 * ``tensorboard/``: the per-epoch scalars, when ``tensorboard`` is installed.
 
 Every file is written atomically. Figures use ``matplotlib.figure.Figure``
@@ -73,16 +74,19 @@ class RunFolder:
     Args:
         folder: the run folder (created).
         classes: class names in label order.
+        tensorboard: log the epochs to ``tensorboard/`` when the package is installed.
 
     Raises:
         OSError: the folder cannot be created.
     """
 
-    def __init__(self, folder, classes):
+    def __init__(self, folder, classes, tensorboard: bool = True):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.classes = list(classes)
         self._tb = None
+        if not tensorboard:
+            return
         try:  # TensorBoard when it is installed (torch's writer needs the tensorboard package)
             from torch.utils.tensorboard import SummaryWriter
 
@@ -161,8 +165,19 @@ class RunFolder:
             self._tb.close()
         if val_loader is None:
             return {}
+        return self.analyse(detector, val_loader, num_shown)
+
+    def analyse(self, detector: Detector, loader, num_shown: int = 8) -> dict:
+        """``pr_curves.png``, ``confusion_matrix.png``, ``tide.txt``, ``val_predictions.png`` and
+        ``worst.png`` (the images with the most misses and false detections) of ``detector`` on ``loader``.
+
+        Returns :func:`d2lssd.detector.evaluate_detector`'s result plus
+        ``"confusion_matrix"``, ``"tide"`` and ``"errors_per_image"`` (int
+        ``(N,)``: misses + false detections + confusions at the detector's score threshold).
+        """
         from .tide import error_breakdown
 
+        val_loader = loader
         result = evaluate_detector(detector, val_loader)
         self._pr_plot(result)
         score = detector.postprocess.score_threshold
@@ -173,9 +188,18 @@ class RunFolder:
         text = (f"TIDE error breakdown on the validation images (best checkpoint; AP50 {tide.AP50:.4f})\n"
                 + tide.table() + "\n").encode()
         atomic_write(self.folder / "tide.txt", lambda f: f.write(text))
-        self._mosaic(detector, val_loader, num_shown)
-        result["confusion_matrix"] = matrix
-        result["tide"] = tide
+        q = len(self.classes)
+        errors = []
+        for d, t in zip(result["detections"], result["targets"]):
+            m = confusion_matrix([d], [t], q, score_threshold=score)
+            errors.append(int(m.sum() - m.diagonal()[:q].sum()))
+        errors = torch.tensor(errors, dtype=torch.int64)
+        self._mosaic(detector, val_loader, list(range(num_shown)), "val_predictions.png")
+        worst = [int(i) for i in errors.argsort(descending=True, stable=True)[:num_shown // 2] if errors[i] > 0]
+        if worst:
+            self._mosaic(detector, val_loader, worst, "worst.png",
+                         titles=[f"{int(errors[i])} errors" for i in worst])
+        result.update(confusion_matrix=matrix, tide=tide, errors_per_image=errors)
         return result
 
     def _results_plot(self, history) -> None:
@@ -200,10 +224,11 @@ class RunFolder:
         fig = _figure(5, 4)
         ax = fig.subplots()
         prec, recall = result["precision"], result["recall"]
-        for k, name in enumerate(self.classes):
-            if prec.dim() == 3 and k < prec.shape[1] and (prec[0, k] >= 0).any():
+        for k, c in enumerate(result["classes"]):  # precision's classes: those in the data or detections
+            if prec.dim() == 3 and (prec[0, k] >= 0).all():
+                name = self.classes[c]
                 ap = result["per_class"].get(name, float("nan"))
-                ax.plot(recall, prec[0, k].clamp(min=0), label=f"{name} (AP50 {ap:.3f})")
+                ax.plot(recall, prec[0, k], label=f"{name} (AP50 {ap:.3f})")
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
@@ -232,17 +257,21 @@ class RunFolder:
         ax.set_title(f"confusion matrix (score >= {score:g}, IoU >= 0.5)", fontsize=9)
         _save_figure(fig, self.folder / "confusion_matrix.png")
 
-    def _mosaic(self, detector: Detector, val_loader, num_shown: int) -> None:
-        images, labels = [], []
+    def _mosaic(self, detector: Detector, val_loader, indices, name: str, titles=None) -> None:
+        """Images ``indices`` of the loader, ground truth (top row) beside predictions (bottom row), as ``name``."""
+        want, images, labels, seen = set(indices), {}, {}, 0
         for X, Y, *_ in val_loader:
-            images.append(X)
-            labels.append(Y)
-            if sum(len(x) for x in images) >= num_shown:
+            for j in range(len(X)):
+                if seen + j in want:
+                    images[seen + j], labels[seen + j] = X[j], Y[j]
+            seen += len(X)
+            if len(images) == len(want):
                 break
-        if not images:
+        order = [i for i in indices if i in images]
+        if not order:
             return
-        X = torch.cat(images)[:num_shown]
-        Y = [y for batch in labels for y in batch][:num_shown]
+        X = torch.stack([images[i] for i in order])
+        Y = [labels[i] for i in order]
         dets = detector.predict(X)
         k = len(X)
         fig = _figure(2.2 * k, 4.6)
@@ -261,9 +290,10 @@ class RunFolder:
                     ax.add_patch(_rect(x0, y0, x1, y1, color))
                     ax.text(x0, y0, t, fontsize=6, color="black", backgroundcolor=color)
                 ax.axis("off")
-            axes[0, i].set_title("ground truth" if i == 0 else "", fontsize=8)
+            top = titles[i] if titles else ""
+            axes[0, i].set_title(f"ground truth {top}" if i == 0 else top, fontsize=8)
             axes[1, i].set_title("predictions" if i == 0 else "", fontsize=8)
-        _save_figure(fig, self.folder / "val_predictions.png")
+        _save_figure(fig, self.folder / name)
 
 
 def _label_rows(train) -> torch.Tensor | None:

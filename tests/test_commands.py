@@ -64,7 +64,8 @@ def test_evaluate_writes_the_ap_json(trained, tmp_path):
     assert main(["evaluate", "--coco", str(root / "val.json"), "--images", str(root / "images"), "--checkpoint",
                  str(ckpt), "--json", str(out), "--device", "cpu"]) == 0
     r = json.loads(out.read_text())
-    assert set(r) == {"AP50", "AP", "AP75", "per_class", "num_images"} and r["num_images"] == 6
+    assert set(r) == {"AP50", "AP", "AP75", "per_class", "per_class_table", "num_images", "empty_images",
+                      "false_positives_on_empty_images"} and r["num_images"] == 6
     assert all(0.0 <= r[k] <= 1.0 for k in ("AP50", "AP", "AP75"))
     assert set(r["per_class"]) <= {"banana", "person"}
 

@@ -74,8 +74,9 @@ def test_a_run_leaves_a_folder_with_results_plots_and_tide(data, tmp_path, capsy
     assert _train(data, ckpt, "--epochs", "2") == 0
     folder = tmp_path / "runs" / "mine"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(["config.json", "results.csv", "labels.png", "results.png", "pr_curves.png",
-                            "confusion_matrix.png", "val_predictions.png", "tide.txt"])
+    assert [n for n in names if n != "worst.png"] == sorted([
+        "config.json", "results.csv", "labels.png", "results.png", "pr_curves.png", "confusion_matrix.png",
+        "val_predictions.png", "tide.txt"])
     config = json.loads((folder / "config.json").read_text())
     assert config["config"]["epochs"] == 2 and config["classes"] == ["banana", "person"]
     rows = list(csv.DictReader((folder / "results.csv").read_text().splitlines()))
@@ -115,3 +116,28 @@ def test_patience_stops_only_when_the_ap50_has_not_improved(data, tmp_path, caps
         assert aps.index(max(aps)) == len(aps) - 2
     else:  # it ran to the end: every epoch improved on the one before
         assert len(aps) == 4 and all(b > a for a, b in zip(aps, aps[1:]))
+
+
+def test_evaluate_explains_per_class_empty_images_tide_and_worst(data, tmp_path, capsys):
+    ckpt = tmp_path / "ev.pt"
+    assert _train(data, ckpt, "--epochs", "1", "--no-report") == 0
+    capsys.readouterr()
+    out, js = tmp_path / "explained", tmp_path / "ev.json"
+    assert main(["evaluate", "--coco", str(data / "val.json"), "--images", str(data / "images"), "--checkpoint",
+                 str(ckpt), "--device", "cpu", "--out", str(out), "--json", str(js)]) == 0
+    text = capsys.readouterr().out
+    r = json.loads(js.read_text())
+    table = r["per_class_table"]
+    assert list(table) == ["banana", "person"]
+    val = json.loads((data / "val.json").read_text())
+    names = {c["id"]: c["name"] for c in val["categories"]}
+    for name in table:  # the boxes of each class are the file's
+        assert table[name]["boxes"] == sum(1 for a in val["annotations"] if names[a["category_id"]] == name)
+    # AP50 is the mean of the per-class AP50 over the classes with ground truth
+    with_gt = [row["AP50"] for row in table.values() if row["boxes"]]
+    assert r["AP50"] == pytest.approx(sum(with_gt) / len(with_gt), abs=1e-6)
+    with_images = {a["image_id"] for a in val["annotations"]}
+    assert r["empty_images"] == sum(1 for im in val["images"] if im["id"] not in with_images)
+    assert "TIDE error breakdown" in text and "images without objects" in text
+    assert {"pr_curves.png", "confusion_matrix.png", "tide.txt", "val_predictions.png"} <= {
+        p.name for p in out.iterdir()}

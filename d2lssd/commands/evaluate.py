@@ -7,8 +7,15 @@
     d2lssd evaluate --checkpoint runs/pf.best.pt     # a preset's run: the validation split of its own data
 
 prints and (``--json``) writes ``{"AP50", "AP", "AP75", "per_class": {name:
-AP50}, "num_images"}``: COCO's 101-point AP (:func:`d2lssd.mean_average_precision`,
-equal to pycocotools' on the same detections), averaged over the classes
+AP50}, "per_class_table": {name: {AP50, AP75, AP, boxes}}, "num_images",
+"empty_images", "false_positives_on_empty_images"}`` (a table per class, and
+what the detector says about images without objects); ``--out DIR`` also
+explains, as MMDetection's ``analyze_results`` does: per-class
+precision-recall curves, the confusion matrix with a background row and
+column, TIDE's error breakdown (printed too) and the images with the most
+misses and false detections drawn (:meth:`d2lssd.runs.RunFolder.analyse`).
+AP is COCO's 101-point AP (:func:`d2lssd.mean_average_precision`, equal to
+pycocotools' on the same detections), averaged over the classes
 with ground truth, on the detector's post-processing with the evaluation
 score threshold 0.01 (the paper's inference: NMS 0.45 per class, 200 per
 image). Without data options, a checkpoint trained on a preset's data
@@ -22,13 +29,17 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 
 from .._io import atomic_write
 from ..argtypes import positive_int
+from ..data.collate import collate_ssd
 from ..data.yolo import yolo_splits
 from ..detector import evaluate_detector, load_detector
 from ..engine.checkpoint import read_checkpoint
 from ..engine.config import TrainConfig
+from ..runs import RunFolder
 from ..trainer import open_preset_data
 from ..transforms import SSDEvalTransform
 from .common import add_data_arguments, open_dataset
@@ -41,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--checkpoint", required=True, help="a checkpoint of any d2lssd trainer")
     parser.add_argument("--json", metavar="OUT", help="write the result as JSON here")
+    parser.add_argument("--out", metavar="DIR", help="also explain: write per-class precision-recall curves, the "
+                        "confusion matrix, TIDE's error breakdown and the worst images to this folder")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
 
@@ -72,10 +85,28 @@ def run(args) -> int:
     else:
         dataset = _preset_validation(args.checkpoint)
     print(f"data: {getattr(dataset, 'description', type(dataset).__name__)}", flush=True)
-    res = evaluate_detector(detector, dataset, args.batch_size)
+    if args.out:
+        loader = torch.utils.data.DataLoader(dataset, args.batch_size, collate_fn=collate_ssd)
+        res = RunFolder(args.out, detector.class_names, tensorboard=False).analyse(detector, loader)
+    else:
+        res = evaluate_detector(detector, dataset, args.batch_size)
     r = {k: (float(res[k]) if k.startswith("AP") else res[k]) for k in ("AP50", "AP", "AP75", "per_class", "num_images")}
-    print(f"{r['num_images']} images: AP50 {r['AP50']:.4f}, AP {r['AP']:.4f}, AP75 {r['AP75']:.4f}; per class AP50: "
-          + ", ".join(f"{k} {v:.4f}" for k, v in r["per_class"].items()), flush=True)
+    r["per_class_table"] = res["per_class_table"]
+    print(f"{r['num_images']} images: AP50 {r['AP50']:.4f}, AP {r['AP']:.4f}, AP75 {r['AP75']:.4f}", flush=True)
+    print(f"{'class':16} {'boxes':>6} {'AP50':>7} {'AP75':>7} {'AP':>7}")
+    for name, row in r["per_class_table"].items():
+        print(f"{name[:16]:16} {row['boxes']:6d} " + " ".join(f"{row[k]:7.4f}" for k in ("AP50", "AP75", "AP")),
+              flush=True)
+    # false positives on images without any object: what a detector says about empty scenes
+    score = detector.postprocess.score_threshold
+    empty = [d for d, t in zip(res["detections"], res["targets"]) if not (t[:, 0] >= 0).any()]
+    r["empty_images"] = len(empty)
+    r["false_positives_on_empty_images"] = int(sum(int((d[:, 1] >= score).sum()) for d in empty))
+    print(f"images without objects: {len(empty)}, detections on them at score >= {score:g}: "
+          f"{r['false_positives_on_empty_images']}", flush=True)
+    if args.out:
+        print(f"TIDE error breakdown (AP50 {res['tide'].AP50:.4f}):\n{res['tide'].table()}", flush=True)
+        print(f"wrote {args.out}: {', '.join(sorted(p.name for p in Path(args.out).iterdir()))}", flush=True)
     if args.json:
         text = json.dumps(r, indent=1).encode()
         atomic_write(Path(args.json), lambda f: f.write(text))
