@@ -9,6 +9,10 @@ book's ``_static/d2lssd-live.js`` and the onnxruntime-web it vendors
 (``book/_ext/d2lssd_ort.py``) bring that HTML to life; in Jupyter it shows one
 line saying so.
 
+Its sibling for a reader's own detector outside the book, one self-contained
+offline page with the runtime inlined and photos of any size
+(``d2lssd export --html``), is :mod:`d2lssd.webpage`.
+
 Sources: ours; onnxruntime-web (the ``InferenceSession`` of the browser
 script); the export and its check are :mod:`d2lssd.export`'s.
 """
