@@ -43,6 +43,8 @@ real photos with :meth:`d2lssd.Detector.detect`.
 
 The book's live detector, which embeds such a graph in a page, is
 :mod:`d2lssd.live`; the ``d2lssd export`` command is :mod:`d2lssd.commands.export`.
+The same graph as one offline web page of its own (``d2lssd export --html``)
+is written by :mod:`d2lssd.webpage`.
 
 Sources: the ONNX operator specification (``NonMaxSuppression``, opset 10+;
 ``TopK`` ties: lower index first); PyTorch's ``torch.onnx.export(...,
@@ -71,7 +73,7 @@ from .offsets import BBOX_XFORM_CLIP
 if TYPE_CHECKING:
     from .detector import Detector
 
-__all__ = ["DetectionGraph", "as_detector", "export_onnx", "onnx_detect", "consumer_detect", "reference_detections",
+__all__ = ["DetectionGraph", "as_detector", "export_onnx", "onnx_detect", "consumer_detect", "revealing_threshold", "reference_detections",
            "compare_detections", "check_export", "check_photos", "INPUT_NAMES", "OUTPUT_NAMES", "OPSET"]
 
 #: Names of the graph's inputs and outputs (see the module docstring).
@@ -525,6 +527,41 @@ def check_photos() -> list:
     return [torch.from_numpy(load_photo(name)).permute(2, 0, 1).contiguous() for name in sorted(PHOTOS)]
 
 
+def revealing_threshold(detector, images, iou_threshold: float, top_k: int, per_image: int = 5,
+                        gap: float = 2e-3) -> float | None:
+    """A score threshold that leaves the detector some detections on ``images``, away from any score.
+
+    Takes the detector's detections at threshold 0 (with ``iou_threshold``
+    and ``top_k``), pools their scores, and returns the middle of the widest
+    gap between consecutive scores among the best ``per_image * len(images)``
+    (at least ``gap`` wide when one is), so no detection sits within
+    ``gap / 2`` of it and a score tolerance cannot flip one across it
+    (rounded to 4 significant digits, for a readable summary).
+
+    Args:
+        detector: a :class:`d2lssd.Detector`.
+        images: what :meth:`~d2lssd.Detector.detect` takes.
+        iou_threshold, top_k: the post-processing of the comparison.
+        per_image: how many detections per image to look among, on average.
+        gap: the width of gap to prefer (twice the score tolerance).
+
+    Returns:
+        The threshold (a float in (0, 1)), or None when the detector gives
+        fewer than two detections with a score above 0.
+
+    Source: ours (the export check of :func:`check_export`).
+    """
+    dets = detector.detect(images, score_threshold=0.0, nms_threshold=iou_threshold, top_k=top_k)
+    scores = torch.cat([d[:, 1] for d in dets]).double().sort(descending=True).values
+    scores = scores[scores > 0][: max(2, per_image * len(dets))]
+    if len(scores) < 2:
+        return None
+    gaps = scores[:-1] - scores[1:]
+    wide = (gaps >= gap).nonzero().flatten()
+    i = int(wide[-1]) if len(wide) else int(gaps.argmax())   # the lowest wide gap: the most detections
+    return float(f"{float((scores[i] + scores[i + 1]) / 2):.4g}")   # 4 digits: well inside the gap
+
+
 def check_export(onnx_path, detector, images=None, score_thresholds: Sequence[float] | None = None,
                  iou_threshold: float | None = None, atol: float = 1e-3, box_atol: float = 1.0) -> dict:
     """The exported file as a consumer runs it, against the detector's own :meth:`~d2lssd.Detector.detect`.
@@ -543,8 +580,12 @@ def check_export(onnx_path, detector, images=None, score_thresholds: Sequence[fl
         images: paths, PIL images or uint8 tensors ``(3, H, W)`` of any size;
             default :func:`check_photos` (real photos).
         score_thresholds: checked one after the other; default the
-            detector's and 0.05 (so that even a confident model leaves NMS
-            something to do).
+            detector's, 0.05 (so that even a confident model leaves NMS
+            something to do) and one under the detector's best scores on
+            these images (:func:`revealing_threshold`), so that a model that
+            is confident about nothing in them (a banana detector on a
+            photo of a cat) is still compared on detections, not on two
+            empty lists.
         iou_threshold: default the detector's.
         atol: score tolerance (1e-3). box_atol: box tolerance in pixels of the image (1).
 
@@ -557,10 +598,16 @@ def check_export(onnx_path, detector, images=None, score_thresholds: Sequence[fl
     detector = as_detector(detector)
     images = check_photos() if images is None else list(images)
     post = detector.postprocess
-    thresholds = [post.score_threshold, 0.05] if score_thresholds is None else list(score_thresholds)
     it = post.nms_threshold if iou_threshold is None else float(iou_threshold)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     k = int(json.loads(sess.get_modelmeta().custom_metadata_map["top_k"]))
+    if score_thresholds is None:
+        thresholds = [post.score_threshold, 0.05]
+        low = revealing_threshold(detector, images, iou_threshold=it, top_k=k, gap=2 * atol)
+        if low is not None and low < min(thresholds):
+            thresholds.append(low)
+    else:
+        thresholds = list(score_thresholds)
     expected, got = [], []
     for st in thresholds:
         got += consumer_detect(sess, images, st, it)

@@ -43,6 +43,7 @@ from torch import nn
 
 from .anchor_fit import dataset_boxes, fit_anchors
 from .detector import Detector, PostProcess, evaluate_detector, load_detector
+from .data.common import shown
 from .device import describe_device
 from .engine.checkpoint import best_path
 from .engine.config import TrainConfig
@@ -294,7 +295,7 @@ def train_detector(config: TrainConfig, data: TrainingData | Callable[[TrainConf
         if config.report and checkpoint and info.is_main:
             folder = RunFolder(run_folder(checkpoint), opened.classes)
             folder.start(config.to_dict(), opened.description, train, detector)
-            say(f"run folder: {folder.folder}" + (" (TensorBoard logs in tensorboard/)" if folder.has_tensorboard
+            say(f"run folder: {shown(folder.folder)}" + (" (TensorBoard logs in tensorboard/)" if folder.has_tensorboard
                                                   else ""), flush=True)
 
         def on_epoch(m, record, history):
@@ -332,14 +333,15 @@ def train_detector(config: TrainConfig, data: TrainingData | Callable[[TrainConf
         if info.distributed:
             torch.distributed.barrier()  # rank 0 has written the checkpoints
         if checkpoint:
-            say(f"checkpoint: {checkpoint}" + (f" (best by val AP50: {best_path(checkpoint)})" if validated else ""),
+            say(f"checkpoint: {shown(checkpoint)}"
+                + (f" (best by val AP50: {shown(best_path(checkpoint))})" if validated else ""),
                 flush=True)
         if folder is not None:
             folder.epoch(history)  # also after a resumed run with nothing left to train
             best = best_path(checkpoint)
             final = load_detector(best, device) if validated and Path(best).is_file() else detector
             folder.finish(history, final, val_loader)
-            say(f"run folder: {folder.folder} ({', '.join(sorted(p.name for p in folder.folder.iterdir()))})",
+            say(f"run folder: {shown(folder.folder)} ({', '.join(sorted(p.name for p in folder.folder.iterdir()))})",
                 flush=True)
         detector.net.eval()
         return TrainedRun(detector, history, opened, config)

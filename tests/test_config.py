@@ -105,7 +105,8 @@ BAD = {
     "drop_bad": 0, "val_split": 0, "device": "gpu", "workers": -1, "seed": 1.5, "progress": None,
     "preset": "", "schedule": 3, "bn": "sync", "optimizer": "lion", "lr_schedule": "step", "loss": "l2",
     "loss_normalize": "anchor", "amp": True, "channels_last": "yes", "num_train": 0, "num_val": -1, "data": "",
-    "source": "web", "score_threshold": 1.5, "nms_threshold": -0.1, "top_k": 0,
+    "source": "web", "score_threshold": 1.5, "nms_threshold": -0.1, "top_k": 0, "patience": 0,
+    "time_budget": -1.0, "report": "yes",
 }
 
 

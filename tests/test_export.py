@@ -153,6 +153,37 @@ def test_check_export_fails_for_a_wrong_input_convention(tmp_path):
     assert not r["ok"] and r["matched"] < r["detections"] / 2, r["summary"]
 
 
+def _shy_detector():
+    """A detector confident about nothing: every class probability far under 0.05 (background wins)."""
+    det = _detector()
+    with torch.no_grad():
+        for i in range(5):
+            getattr(det.net, f"cls_{i}").bias[0::3] += 6.0   # (q + 1) = 3 logits per anchor, background first
+    return det
+
+
+def test_revealing_threshold_leaves_detections_away_from_every_score():
+    det = _shy_detector()
+    photos = E.check_photos()
+    best = max(float(d[:, 1].max()) for d in det.detect(photos, score_threshold=0.0, top_k=TOP_K))
+    assert best < 0.05   # the two fixed thresholds see nothing
+    t = E.revealing_threshold(det, photos, iou_threshold=0.45, top_k=TOP_K, gap=1e-4)
+    assert 0 < t < best
+    scores = torch.cat([d[:, 1] for d in det.detect(photos, score_threshold=0.0, top_k=TOP_K)])
+    assert (scores > t).sum() >= 1 and (scores - t).abs().min() >= 5e-5 - 1e-9
+
+
+def test_check_export_fails_for_a_wrong_input_convention_of_a_shy_detector(tmp_path):
+    """Found on the deployment chapter's banana detector: on photos of cats it scores under 0.05 everywhere,
+    so at the detector's thresholds both sides were empty and a wrong input scale passed."""
+    right = _shy_detector()
+    wrong = d2lssd.Detector(right.net, class_names=CLASSES, pixel_scale=255)
+    path = E.export_onnx(wrong, tmp_path / "wrong.onnx", check=False)
+    r = E.check_export(path, right)
+    assert not r["ok"] and r["detections"] > 0, r["summary"]
+    assert E.check_export(E.export_onnx(right, tmp_path / "right.onnx", check=False), right)["ok"]
+
+
 def test_check_export_fails_for_another_post_processing(tmp_path):
     right = _detector("paper")
     path = E.export_onnx(right.with_postprocess(semantics="d2l"), tmp_path / "d2l.onnx", check=False)
