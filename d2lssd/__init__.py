@@ -21,8 +21,8 @@ from .data import (BananasDataset, DataSource, DownloadError, download_extract, 
                    load_data_bananas, read_data_bananas)
 from .data import (PennFudanDataset, collate_ssd, download_pennfudan, generate_pennfudan,
                    load_data_pennfudan, obtain_pennfudan, read_pennfudan, split_pennfudan)
-from .data import (CocoDataset, VOCDataset, check_coco, check_dataset, check_voc, collate_detection,
-                   coco_results, evaluate_coco, generate_multiclass_coco, write_broken_copy, write_coco,
+from .data import (CocoDataset, VOCDataset, YOLODataset, check_coco, check_dataset, check_voc, check_yolo,
+                   collate_detection, coco_results, evaluate_coco, generate_multiclass_coco, write_broken_copy, write_coco,
                    write_coco_results)
 from .detector import Detector, PostProcess, detector_spec, load_detector
 from .device import describe_device, try_gpu
@@ -40,6 +40,7 @@ from .presets import PRESETS, pick_schedule, preset_config
 from .recipes import train_recipe
 from .train import evaluate_ap, evaluate_ssd, predict, train_ssd
 from .trainer import train_detector
+from .tiling import merge_detections, tile_windows, tiled_detect
 
 __version__ = "0.1.0"
 
@@ -51,7 +52,8 @@ __all__ = [
     "load_data_bananas", "read_data_bananas",
     "PennFudanDataset", "collate_ssd", "download_pennfudan", "generate_pennfudan",
     "load_data_pennfudan", "obtain_pennfudan", "read_pennfudan", "split_pennfudan",
-    "CocoDataset", "VOCDataset", "check_coco", "check_dataset", "check_voc", "collate_detection",
+    "CocoDataset", "VOCDataset", "YOLODataset", "check_coco", "check_dataset", "check_voc", "check_yolo",
+    "collate_detection",
     "coco_results", "evaluate_coco", "generate_multiclass_coco", "write_broken_copy", "write_coco",
     "write_coco_results",
     "Detector", "PostProcess", "detector_spec", "load_detector",
@@ -66,6 +68,7 @@ __all__ = [
     "PRESETS", "pick_schedule", "preset_config", "train_recipe", "train_detector",
     "History", "evaluate_ap", "evaluate_ssd", "load_checkpoint", "predict", "save_checkpoint", "train_ssd",
     "batched_nms", "multibox_detection", "nms", "ssd_postprocess",
+    "merge_detections", "tile_windows", "tiled_detect",
     "offset_boxes", "offset_inverse",
     "GROUND_TRUTH", "PHOTOS", "ground_truth_labels", "load_photo", "to_normalized", "to_pixels",
     "bbox_to_rect", "plot_iou_matrix", "set_figsize", "show_anchors_of_pixel", "show_bboxes",

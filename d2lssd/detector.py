@@ -43,7 +43,8 @@ from .boxes import scale_boxes_to_pixels
 from .models.registry import INPUT_CONVENTION, PIXEL_SCALES, build_model, get_model, model_name_of
 from .postprocess import multibox_detection, ssd_postprocess
 
-__all__ = ["PostProcess", "Detector", "load_detector", "detector_spec", "evaluate_detector", "EVALUATION"]
+__all__ = ["PostProcess", "Detector", "load_detector", "detector_spec", "evaluate_detector", "evaluation_of",
+           "EVALUATION"]
 
 #: The post-processing fields AP is measured with: the detector's, but scores down to 0.01 and 200
 #: detections per image (AP needs the low-scoring detections; COCO's and the SSD paper's evaluations).
@@ -527,8 +528,6 @@ def evaluate_detector(detector: Detector, data, batch_size: int = 8) -> dict:
 
     Source: ours; COCO's evaluation protocol (``maxDets`` 100; we keep 200 as the SSD paper's evaluation).
     """
-    from .metrics import mean_average_precision
-
     if isinstance(data, torch.utils.data.DataLoader):
         loader = data
     else:
@@ -542,11 +541,33 @@ def evaluate_detector(detector: Detector, data, batch_size: int = 8) -> dict:
         X, Y = batch[0], batch[1]
         dets += detector.predict(X, **EVALUATION)
         targets += list(Y)
-    result = mean_average_precision(dets, targets)
-    result["per_class"] = {detector.class_names[int(c)]: float(ap) for c, ap in result["AP50_per_class"].items()
+    return evaluation_of(dets, targets, detector.class_names)
+
+
+def evaluation_of(detections: list, targets: list, class_names: Sequence[str]) -> dict:
+    """:func:`evaluate_detector`'s result from detections already made (e.g. by :func:`d2lssd.tiling.tiled_detect`).
+
+    Args:
+        detections: per image, float ``(K_i, 6)`` rows ``(class, score, xmin,
+            ymin, xmax, ymax)``, boxes normalized corners (scores down to
+            :data:`EVALUATION`'s 0.01 for an honest AP).
+        targets: per image, float ``(G_i, 5)`` rows ``(class, xmin, ymin, xmax,
+            ymax)`` normalized, padding class -1.
+        class_names: the ``q`` class names.
+
+    Returns:
+        what :func:`evaluate_detector` returns (the same keys).
+
+    Raises:
+        ValueError: what :func:`d2lssd.mean_average_precision` raises.
+    """
+    from .metrics import mean_average_precision
+
+    result = mean_average_precision(detections, targets)
+    result["per_class"] = {class_names[int(c)]: float(ap) for c, ap in result["AP50_per_class"].items()
                            if not math.isnan(ap)}
-    result.update(num_images=len(dets), detections=dets, targets=targets)
-    result["per_class_table"] = _per_class_table(result, detector.class_names)
+    result.update(num_images=len(detections), detections=detections, targets=targets)
+    result["per_class_table"] = _per_class_table(result, class_names)
     return result
 
 

@@ -138,6 +138,14 @@ def test_yolo_splits_into_one_ultralytics_folder(tmp_path):
     assert len(YOLODataset(out)) == 2  # the folder is its data.yaml, train split
     with pytest.raises(ValueError, match="names the classes"):
         write_as(dataset_records(val), ("a", "b", "c"), "yolo", out, split="test")
+    # A split with fewer classes (a VOC image set read alone names only its own) takes the YAML's class ids.
+    few = _voc(tmp_path / "few", {"walk": (30, 20, [("person", 2, 3, 12, 18, 0)])})
+    assert main(["convert", "--voc", str(few), "--to", "yolo", "--out", str(out), "--out-split", "test"]) == 0
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert data["names"] == {0: "car", 1: "dog", 2: "person"} and data["test"] == "images/test"
+    assert (out / "labels/test/walk.txt").read_text().split()[0] == "2"
+    (image, t), = [YOLODataset(out / "data.yaml", "test")[0]]
+    assert t["labels"].tolist() == [2] and t["boxes"].tolist() == [[1.0, 2.0, 12.0, 18.0]]
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary file
 
 
@@ -156,7 +164,7 @@ def test_voc_output_leaves_out_sub_pixel_boxes_and_says_so(tmp_path, capsys):
     assert VOCDataset(tmp_path / "v", image_set="all")[0][1]["boxes"].tolist() == [[10.0, 10.0, 30.0, 30.0]]
 
 
-def test_refusals_are_one_line_errors(tmp_path, capsys):
+def test_refusals_are_errors_that_say_why(tmp_path, capsys):
     root = tmp_path / "y"
     for sub in ("x", "z"):  # the same file name in two folders: the output names would collide
         (root / "images" / sub).mkdir(parents=True)

@@ -2,7 +2,8 @@
 
 ::
 
-    d2lssd convert --voc VOCdevkit/VOC2007 --to yolo --out mine-yolo/
+    d2lssd convert --voc VOCdevkit/VOC2007 --image-set trainval --to yolo --out mine-yolo/
+    d2lssd convert --voc labelimg-photos/ --to coco --out mine-coco/     # XML files beside the photos
     d2lssd convert --yolo data.yaml --yolo-split val --to coco --out mine-coco/
     d2lssd convert --coco labels.json --images photos/ --to voc --out mine-voc/ --out-split train
 
@@ -26,14 +27,19 @@ conversion). What is written is what the readers read back:
 * ``--to yolo``: ``OUT/images/[<split>/]``, ``OUT/labels/[<split>/]<stem>.txt``
   (``class cx cy w h`` normalized, 10 significant digits; an empty file for an
   image without objects), and ``OUT/data.yaml`` with ``names`` and the split
-  (``train: images`` without a split; an existing ``data.yaml`` of the same
-  names gets the split added, so converting ``--out-split train`` and then
-  ``--out-split val`` into one folder gives an Ultralytics data set). YOLO has
+  (``train: images`` without a split; an existing ``data.yaml`` whose names
+  include this data set's gets the split added, with the YAML's class ids, so
+  converting ``--out-split train`` and then ``--out-split val`` into one
+  folder gives an Ultralytics data set even when the second split has fewer
+  classes, as a VOC image set read alone does). YOLO has
   no crowd or difficult flag: those boxes are left out and counted, as
   Ultralytics' own COCO converter does.
 
-The split written defaults to the split read from a YOLO YAML (none
-otherwise). Image files are copied byte for byte under their own file names
+The split written defaults to the split read: a YOLO YAML's, or the VOC
+``--image-set`` (none otherwise). Any VOC layout is read (``Annotations/`` +
+``JPEGImages/``, ``annotations/`` + ``images/``, XML files beside the photos:
+:func:`d2lssd.data.voc_layout`); VOC is written in the canonical layout.
+Image files are copied byte for byte under their own file names
 (which must therefore be unique per split), every file is written atomically
 (:func:`d2lssd._io.atomic_write`), and files already in ``OUT`` with the same
 names are replaced.
@@ -49,7 +55,7 @@ import math
 import os
 import shutil
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._io import atomic_write
@@ -209,7 +215,7 @@ def _write_voc(records, classes, out: Path, split) -> dict:
         _text(out / "ImageSets" / "Main" / f"{split}.txt",
               "".join(f"{Path(r.file_name).stem}\n" for r in records))
     return {"annotations": written, "left_out": left_out, "left_out_why": "less than 1 pixel wide or high",
-            "read_with": f"--voc {out}" + (f" (image set {split})" if split else "")}
+            "read_with": f"--voc {out}" + (f" --image-set {split}" if split else "")}
 
 
 def _write_yolo(records, classes, out: Path, split) -> dict:
@@ -223,9 +229,14 @@ def _write_yolo(records, classes, out: Path, split) -> dict:
             raise ValueError(f"{yaml_path} exists and is not a dataset YAML; convert into another folder")
         have = data.get("names")
         have = list(have.values()) if isinstance(have, dict) else have
-        if have is not None and list(have) != list(classes):
+        if have is not None and not set(classes) <= set(have):
             raise ValueError(f"{yaml_path} names the classes {list(have)}, this data set {list(classes)}: "
                              "convert into another folder")
+        if have is not None:  # a split with fewer classes (a VOC image set names only its own): the YAML's ids
+            ids = [list(have).index(c) for c in classes]
+            records = [replace(r, labels=[ids[lab] for lab in r.labels],
+                               crowd_labels=[ids[lab] for lab in r.crowd_labels]) for r in records]
+            classes = list(have)
     sub = Path("images") / split if split else Path("images")
     written = left_out = 0
     for r in records:
@@ -294,7 +305,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the same names are replaced)")
     parser.add_argument("--out-split", metavar="NAME", help="the split's name in the output: COCO NAME.json, "
                         "VOC ImageSets/Main/NAME.txt, YOLO images/NAME/ and data.yaml's NAME (default: the "
-                        "split read from a YOLO YAML, else none)")
+                        "split read from a YOLO YAML or the VOC --image-set, else none)")
 
 
 def run(args) -> int:
@@ -305,6 +316,8 @@ def run(args) -> int:
     source = getattr(dataset, "source", None)
     if split is None and source is not None and source.yaml is not None:
         split = source.split
+    if split is None and getattr(dataset, "image_set", None) is not None:  # a VOC folder's --image-set
+        split = dataset.image_set
     records = dataset_records(dataset)
     r = write_as(records, dataset.classes, args.to, args.out, split, getattr(dataset, "category_ids", None))
     crowd = sum(len(x.crowd_boxes) for x in records)

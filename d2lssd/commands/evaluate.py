@@ -20,7 +20,15 @@ with ground truth, on the detector's post-processing with the evaluation
 score threshold 0.01 (the paper's inference: NMS 0.45 per class, 200 per
 image). Without data options, a checkpoint trained on a preset's data
 (``d2lssd train --preset pennfudan``) is evaluated on the validation split
-of that data, rebuilt from the config the checkpoint holds. Source: ours.
+of that data, rebuilt from the config the checkpoint holds.
+
+``--tile PIXELS`` (with ``--tile-overlap R`` and ``--no-full-image``, as
+``d2lssd predict``) evaluates tiled inference instead
+(:func:`d2lssd.tiling.tiled_detect` on each image at its own size, the
+evaluation's post-processing in every pass and in the merge), so the AP of
+the plain and the tiled detector can be compared on the same data; ``--out``
+does not take it (its plots and worst images run the plain detector).
+Source: ours.
 """
 
 from __future__ import annotations
@@ -36,13 +44,16 @@ from .._io import atomic_write
 from ..argtypes import positive_int
 from ..data.collate import collate_ssd
 from ..data.yolo import yolo_splits
-from ..detector import evaluate_detector, load_detector
+from ..boxes import to_normalized
+from ..detector import EVALUATION, evaluate_detector, evaluation_of, load_detector
 from ..engine.checkpoint import read_checkpoint
 from ..engine.config import TrainConfig
 from ..runs import RunFolder
 from ..trainer import open_preset_data
 from ..transforms import SSDEvalTransform
-from .common import add_data_arguments, open_dataset
+from ..tiling import tiled_detect
+from .common import add_data_arguments, check_split_options, open_dataset
+from .predict import add_tile_arguments, describe_tiling, tile_options
 
 __all__ = ["add_arguments", "run"]
 
@@ -56,6 +67,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "confusion matrix, TIDE's error breakdown and the worst images to this folder")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="images per batch (default 8)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    add_tile_arguments(parser)
+
+
+def _evaluate_tiled(detector, dataset, tiling: dict, batch_size: int) -> dict:
+    """:func:`d2lssd.detector.evaluation_of` on :func:`d2lssd.tiling.tiled_detect`'s detections (boxes normalized).
+
+    ``dataset`` yields ``(image, target)`` before any transform: a uint8
+    ``(3, H, W)`` image and a dict with ``"boxes"`` (pixel corners) and
+    ``"labels"`` (crowd regions are left out, as :func:`evaluate_detector` does).
+    """
+    dets, targets = [], []
+    for start in range(0, len(dataset), batch_size):
+        samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        for image, target in samples:
+            if not (isinstance(image, torch.Tensor) and image.dtype == torch.uint8 and isinstance(target, dict)):
+                raise ValueError("--tile needs the images at their own size: give the data with --coco, --voc or "
+                                 "--yolo")
+        images = [image.as_subclass(torch.Tensor) for image, _ in samples]
+        for image, (_, target), d in zip(images, samples,
+                                         tiled_detect(detector, images, **tiling, batch_size=batch_size,
+                                                      **EVALUATION)):
+            h, w = image.shape[-2:]
+            d = d.clone()
+            d[:, 2:] = to_normalized(d[:, 2:], int(w), int(h))
+            dets.append(d)
+            boxes = torch.as_tensor(target["boxes"]).as_subclass(torch.Tensor).float().reshape(-1, 4)
+            labels = torch.as_tensor(target["labels"]).float().reshape(-1, 1)
+            targets.append(torch.cat((labels, to_normalized(boxes, int(w), int(h))), dim=1))
+    return evaluation_of(dets, targets, detector.class_names)
 
 
 def _preset_validation(checkpoint):
@@ -74,18 +114,28 @@ def _preset_validation(checkpoint):
 
 def run(args) -> int:
     """Evaluate and print (see the module docstring); returns 0."""
+    check_split_options(args)  # --image-set / --yolo-split without their data is refused, never ignored
+    tiling = tile_options(args)
+    if tiling is not None and args.out:
+        raise ValueError("--out does not take --tile: its plots and worst images run the plain detector; "
+                         "evaluate tiled with --json, and explain the plain detector with --out")
     detector = load_detector(args.checkpoint, args.device)
     if detector.input_size[0] != detector.input_size[1]:
         raise ValueError(f"evaluate needs a square input size, the detector has {detector.input_size}")
-    transform = SSDEvalTransform(detector.input_size[0], detector.pixel_scale)
+    transform = None if tiling is not None else SSDEvalTransform(detector.input_size[0], detector.pixel_scale)
     if any(getattr(args, k, None) is not None for k in ("coco", "voc", "yolo")):
         yolo = getattr(args, "yolo", None)
         split = "val" if yolo is not None and Path(yolo).exists() and "val" in yolo_splits(yolo) else None
         dataset = open_dataset(args, transforms=transform, classes=detector.class_names, yolo_split=split)
     else:
         dataset = _preset_validation(args.checkpoint)
+        if tiling is not None:
+            dataset.transforms = None  # the images at their own size (refused below if they do not come so)
     print(f"data: {getattr(dataset, 'description', type(dataset).__name__)}", flush=True)
-    if args.out:
+    if tiling is not None:
+        print(describe_tiling(tiling), flush=True)
+        res = _evaluate_tiled(detector, dataset, tiling, args.batch_size)
+    elif args.out:
         loader = torch.utils.data.DataLoader(dataset, args.batch_size, collate_fn=collate_ssd)
         res = RunFolder(args.out, detector.class_names, tensorboard=False).analyse(detector, loader)
     else:

@@ -12,7 +12,12 @@ the photo's position on the command line, from 1, and ``preds/images.json``
 maps it to the file. For a VOC checkpoint (no COCO ids) ``category_id`` is
 the label + 1. The detections are :meth:`d2lssd.Detector.detect`'s (EXIF
 orientation applied, the detector's resize, input convention and
-post-processing). Source: ours.
+post-processing).
+
+For large photos of small objects, ``--tile PIXELS`` detects on overlapping
+tiles of that size (``--tile-overlap R``, default 0.2) and on the whole
+photo resized (unless ``--no-full-image``), merged by class-wise NMS:
+:func:`d2lssd.tiling.tiled_detect` (SAHI, Akyon et al. 2022). Source: ours.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ import json
 from pathlib import Path
 
 from .._io import atomic_write
-from ..argtypes import unit_float
+from ..argtypes import positive_int, unit_float
 from ..detector import load_detector
 from ..photos import as_uint8_image, draw_detections
+from ..tiling import tiled_detect
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_tile_arguments", "tile_options", "describe_tiling", "run"]
+
+#: ``--tile-overlap``'s default: SAHI's.
+TILE_OVERLAP = 0.2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +46,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=unit_float, help="keep detections above this score "
                         "(default the detector's, 0.5)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: a GPU if there is one)")
+    add_tile_arguments(parser)
+
+
+def _overlap(text: str) -> float:
+    """argparse ``type=``: a number in [0, 1), else ``ArgumentTypeError``."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {v}")
+    return v
+
+
+def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tile PIXELS``, ``--tile-overlap R``, ``--no-full-image``: tiled inference (``predict`` and ``evaluate``)."""
+    parser.add_argument("--tile", type=positive_int, metavar="PIXELS",
+                        help="detect on overlapping PIXELS x PIXELS tiles of each photo, each resized to the "
+                        "detector's input size, and merge (SAHI): finds objects too small to see on the whole "
+                        "photo resized")
+    parser.add_argument("--tile-overlap", type=_overlap, metavar="R",
+                        help=f"with --tile: the fraction of a tile its neighbour shares, in [0, 1) (default "
+                        f"{TILE_OVERLAP}); at least object size / tile size keeps every object whole in some tile")
+    parser.add_argument("--no-full-image", action="store_true",
+                        help="with --tile: detect on the tiles only, not also on the whole photo resized "
+                        "(which finds the objects larger than a tile)")
+
+
+def tile_options(args) -> dict | None:
+    """:func:`d2lssd.tiling.tiled_detect`'s ``tile``, ``overlap`` and ``full_image`` from the options, or
+    ``None`` without ``--tile``.
+
+    Raises:
+        ValueError: ``--tile-overlap`` or ``--no-full-image`` without ``--tile``.
+    """
+    if args.tile is None:
+        if args.tile_overlap is not None or args.no_full_image:
+            raise ValueError("--tile-overlap and --no-full-image need --tile PIXELS")
+        return None
+    return {"tile": args.tile, "overlap": TILE_OVERLAP if args.tile_overlap is None else args.tile_overlap,
+            "full_image": not args.no_full_image}
+
+
+def describe_tiling(tiling: dict) -> str:
+    """One line saying how tiled inference runs (printed by the commands)."""
+    return (f"tiled inference: {tiling['tile']}x{tiling['tile']}-pixel tiles, overlap {tiling['overlap']:g}"
+            f"{', plus the whole image resized' if tiling['full_image'] else ', tiles only'}")
 
 
 def _write_json(path: Path, obj) -> None:
@@ -49,9 +105,14 @@ def run(args) -> int:
 
     Raises:
         FileNotFoundError: a photo or the checkpoint missing. ValueError: a
-        file that is no image, a bad checkpoint.
+        file that is no image, a bad checkpoint, ``--tile-overlap`` or
+        ``--no-full-image`` without ``--tile``, a photo cut into more than
+        :data:`d2lssd.tiling.MAX_TILES` tiles.
     """
+    tiling = tile_options(args)
     detector = load_detector(args.checkpoint, args.device)
+    if tiling is not None:
+        print(describe_tiling(tiling), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ids = [c if c is not None else k + 1
@@ -61,7 +122,10 @@ def run(args) -> int:
         if not Path(path).is_file():
             raise FileNotFoundError(f"no image {path}")
         image = as_uint8_image(path)
-        pixels = detector.detect(image, score_threshold=args.score_threshold)
+        if tiling is None:
+            pixels = detector.detect(image, score_threshold=args.score_threshold)
+        else:
+            pixels = tiled_detect(detector, image, **tiling, score_threshold=args.score_threshold)
         draw_detections(image, pixels, out / f"{Path(path).stem}.boxes{Path(path).suffix or '.png'}",
                         classes=detector.class_names)
         for c, s, x0, y0, x1, y1 in pixels.tolist():

@@ -45,7 +45,7 @@ from ..engine.config import TrainConfig, add_config_arguments, config_from_args
 from ..models.registry import get_model
 from ..presets import PRESETS, preset_settings
 from ..trainer import TrainingData, input_transforms, train_detector
-from .common import add_data_arguments, open_dataset
+from .common import add_data_arguments, check_split_options, open_dataset
 
 __all__ = ["add_arguments", "run"]
 
@@ -107,5 +107,7 @@ def run(args: argparse.Namespace) -> int:
         base.pop("val_split", None)  # the preset's split is of its own data
     config = config_from_args(args, TrainConfig, base)
     get_model(config.model)
+    check_split_options(args)  # before any data is read; never ignored, a preset's own data included
+    check_split_options(args, "val_")
     train_detector(config, _open_files(args) if _named_data(args) else None)
     return 0

@@ -12,7 +12,7 @@ background photos).
 
 Your own data: ``d2lssd.data.coco`` reads and writes COCO detection files
 (:class:`CocoDataset`, :func:`write_coco`, results and their COCO AP),
-``d2lssd.data.voc`` reads Pascal VOC folders (:class:`VOCDataset`),
+``d2lssd.data.voc`` reads Pascal VOC folders (:class:`VOCDataset`; the layouts of :func:`voc_layout`),
 ``d2lssd.data.yolo`` reads YOLO data sets (Ultralytics YAML or ``images/`` +
 ``labels/`` folders; :class:`YOLODataset`, :func:`check_yolo`),
 ``d2lssd.data.check`` lints COCO and VOC (:func:`check_coco`, :func:`check_voc`,
@@ -50,7 +50,8 @@ from .coco import (CocoDataset, coco_annotation, coco_results, evaluate_coco, wr
                    write_coco_results)
 from .multiclass import (MULTICLASS_CATEGORIES, MULTICLASS_GENERATOR_VERSION, generate_multiclass_coco,
                          write_broken_copy)
-from .voc import VOC_CLASSES, VOCDataset, check_voc, read_voc_annotation, voc_class_names
+from .voc import (VOC_CLASSES, VOCDataset, check_voc, read_voc_annotation, voc_class_names, voc_image_names,
+                  voc_image_set_file, voc_image_sets, voc_layout)
 from .yolo import YOLODataset, check_yolo, read_yolo_yaml, yolo_label_path
 from .download import (
     DATA_HUB,
@@ -73,7 +74,8 @@ __all__ = [
     "DataReport", "Problem", "check_coco", "check_dataset", "check_voc", "read_coco_json",
     "CocoDataset", "coco_annotation", "coco_results", "evaluate_coco", "write_coco", "write_coco_results",
     "MULTICLASS_CATEGORIES", "MULTICLASS_GENERATOR_VERSION", "generate_multiclass_coco", "write_broken_copy",
-    "VOC_CLASSES", "VOCDataset", "read_voc_annotation", "voc_class_names",
+    "VOC_CLASSES", "VOCDataset", "read_voc_annotation", "voc_class_names", "voc_image_names", "voc_image_set_file",
+    "voc_image_sets", "voc_layout",
     "YOLODataset", "check_yolo", "read_yolo_yaml", "yolo_label_path",
     "DATA_HUB", "DATA_URL", "DownloadError", "cache_dir", "download_extract", "extract", "sha1sum",
 ]

@@ -15,6 +15,11 @@ case or spaces, boxes under 2 pixels, duplicate boxes, photos stored turned
 with an EXIF orientation tag; see :mod:`d2lssd.data.report`), and :attr:`DataReport.class_counts` holds the
 boxes and images per class. Nothing on disk is ever modified.
 
+``d2lssd check-data`` also warns when many objects are small at the
+training input size (``--size``, default 256, ``d2lssd train``'s for
+TinySSD): :func:`check_small_objects`, a ``small_objects`` warning that says
+how many boxes, which classes and what to do.
+
 The readers (:class:`d2lssd.data.CocoDataset`, :class:`d2lssd.data.VOCDataset`)
 run the same checks when they open a data set and then either refuse it
 (``errors="raise"``, the default: a ``ValueError`` with the count and the
@@ -62,11 +67,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from ..argtypes import positive_int
 from .report import (OUTSIDE_TOLERANCE, SMALL_BOX, DataReport, Problem, check_image_file, count_classes,
-                     is_int_id, is_number, similar_names)
-from .voc import check_voc
+                     is_int_id, is_number, similar_names, small_objects_warning)
+from .voc import check_voc, read_voc_annotation, voc_image_names, voc_layout
 
-__all__ = ["Problem", "DataReport", "check_coco", "check_dataset", "read_coco_json", "add_arguments", "run"]
+__all__ = ["Problem", "DataReport", "check_coco", "check_dataset", "read_coco_json", "box_shapes",
+           "check_small_objects", "add_arguments", "run"]
+
+#: ``d2lssd check-data --size``'s default: ``d2lssd train``'s input size for its default model (TinySSD).
+TRAIN_SIZE = 256
 
 def read_coco_json(path) -> dict:
     """Read a COCO annotation file (``json.load``) and check that it is a COCO detection dict.
@@ -358,6 +368,89 @@ def check_dataset(coco=None, images=None, voc=None, image_set: str | None = None
     return check_voc(voc, image_set, verify_images=verify_images)
 
 
+# --------------------------------------------------------------------------- small objects
+
+
+def box_shapes(report: DataReport, image_set: str | None = None) -> list[tuple[str, float, float]]:
+    """``(class name, w / W, h / H)`` of each box a checked COCO or VOC data set keeps.
+
+    The boxes are those ``errors="drop"`` keeps (no problem, image without a
+    problem), crowd regions (COCO ``iscrowd=1``) and VOC ``difficult``
+    objects left out (they are not objects to find); ``w x h`` is the box in
+    pixels (VOC's inclusive corners: ``xmax - xmin + 1``), ``W x H`` its
+    image's declared size.
+
+    Args:
+        report: what :func:`check_coco` (``report.data``) or
+            :func:`d2lssd.data.voc.check_voc` (``report.source``, the folder) returned.
+        image_set: for VOC, the image set that was checked (default every XML file).
+
+    Returns:
+        a list of ``(str, float, float)``, in the data's order.
+
+    Raises:
+        ValueError: a report of another format, or with fatal problems (unreadable JSON, bad categories).
+    """
+    if report.fatal:
+        raise ValueError(f"{report.source} has fatal problems (e.g. {report.fatal[0].kind}): fix them first")
+    if report.format == "coco":
+        names = {c["id"]: c.get("name") for c in report.data["categories"]
+                 if isinstance(c, dict) and is_int_id(c.get("id"))}
+        sizes = {e["id"]: (e.get("width"), e.get("height")) for e in report.data["images"]
+                 if isinstance(e, dict) and is_int_id(e.get("id")) and e["id"] not in report.bad_images}
+        out = []
+        for k, a in enumerate(report.data["annotations"]):
+            if k in report.bad_annotations or a.get("iscrowd", 0) == 1 or a.get("image_id") not in sizes:
+                continue
+            W, H = sizes[a["image_id"]]
+            _, _, w, h = a["bbox"]
+            out.append((names[a["category_id"]], w / W, h / H))
+        return out
+    if report.format == "voc":
+        root = report.source
+        ann_dir, _ = voc_layout(root)
+        out = []
+        for name in voc_image_names(root, image_set):
+            if name in report.bad_images:
+                continue
+            ann = read_voc_annotation(ann_dir / f"{name}.xml")
+            W, H = ann["size"]
+            for k, obj in enumerate(ann["objects"], start=1):
+                if (name, k) in report.bad_annotations or obj["difficult"]:
+                    continue
+                x1, y1, x2, y2 = obj["box"]
+                out.append((obj["name"], (x2 - x1 + 1) / W, (y2 - y1 + 1) / H))
+        return out
+    raise ValueError(f"box_shapes reads COCO and VOC reports, got format {report.format!r}")
+
+
+def check_small_objects(report: DataReport, size: int = TRAIN_SIZE, image_set: str | None = None) -> Problem | None:
+    """Add the ``small_objects`` warning to ``report`` when many boxes are small at the training size.
+
+    A box is small when its shorter side, once its image is resized to
+    ``size x size`` as training does, is under
+    :data:`d2lssd.data.report.SMALL_AT_SIZE` (16) pixels; the warning comes
+    when more than :data:`d2lssd.data.report.SMALL_SHARE` (10%) of the boxes
+    (:func:`box_shapes`) are, and says how many, which classes and what to
+    do (see :func:`d2lssd.data.report.small_objects_warning`).
+
+    Args:
+        report: a COCO or VOC report (:func:`check_dataset`).
+        size: the training input side in pixels (``d2lssd train --size``; default 256).
+        image_set: for VOC, the image set that was checked.
+
+    Returns:
+        the warning (also appended to ``report.warnings``) or ``None``.
+
+    Raises:
+        ValueError: a bad ``size``, a report :func:`box_shapes` cannot read.
+    """
+    warning = small_objects_warning(box_shapes(report, image_set), size, report.source)
+    if warning is not None:
+        report._add(warning)
+    return warning
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -373,12 +466,19 @@ def add_arguments(parser) -> None:
                         help="read only each image file's header (format, size) instead of decoding every "
                         "image: much faster, but a file cut short after its header passes and then fails "
                         "in training")
+    parser.add_argument("--size", type=positive_int, default=TRAIN_SIZE, metavar="PIXELS",
+                        help=f"the training input size (d2lssd train --size; default {TRAIN_SIZE}, TinySSD's): "
+                        "warn when more than 10%% of the boxes are under 16 pixels on their shorter side at "
+                        "that size (COCO and VOC)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary (the per-class counts "
                         "and the summary line), not one line per problem and warning")
 
 
 def run(args) -> int:
     """``d2lssd check-data``: one line per problem, then per warning, on stdout; then a summary.
+
+    The warnings include ``small_objects`` (:func:`check_small_objects` at ``--size``) unless the
+    data set has a fatal problem.
 
     The summary is the per-class table (class, boxes, images: see
     :attr:`DataReport.class_counts`) and one line of counts by kind
@@ -399,6 +499,8 @@ def run(args) -> int:
         raise FileNotFoundError(f"--images: {args.images} is not a folder")
     report = check_dataset(coco=args.coco, images=args.images, voc=args.voc, image_set=args.image_set,
                            verify_images=not args.no_verify_images)
+    if not report.fatal:
+        check_small_objects(report, args.size, args.image_set)
     if not args.quiet:
         for line in report.lines() + report.warning_lines():
             print(line)

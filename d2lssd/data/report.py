@@ -25,6 +25,11 @@ warning kind           what
                        with an EXIF orientation tag other than 1 (a phone photo):
                        it is read upright, as labelling tools show it, and its
                        declared size and boxes are taken in the upright image
+``small_objects``      more than :data:`SMALL_SHARE` of the boxes have a shorter
+                       side under :data:`SMALL_AT_SIZE` pixels once the image is
+                       resized to the training input size (one warning for the
+                       data set, from :func:`small_objects_warning`; ``d2lssd
+                       check-data --size``)
 =====================  ==========================================================
 
 Warnings are only given for annotations and images without a problem.
@@ -48,14 +53,23 @@ from pathlib import Path
 
 from .images import describe_orientation, exif_orientation, upright_size
 
-__all__ = ["OUTSIDE_TOLERANCE", "SMALL_BOX", "Problem", "DataReport", "is_number", "is_int_id",
-           "check_image_file", "image_read_errors", "similar_names", "count_classes"]
+__all__ = ["OUTSIDE_TOLERANCE", "SMALL_BOX", "SMALL_AT_SIZE", "SMALL_SHARE", "Problem", "DataReport", "is_number",
+           "is_int_id", "check_image_file", "image_read_errors", "similar_names", "count_classes",
+           "small_objects_warning"]
 
 #: Tolerance of the "outside the image" check, in pixels.
 OUTSIDE_TOLERANCE = 1.0
 
 #: A box narrower or lower than this many pixels gets a ``small_box`` warning.
 SMALL_BOX = 2.0
+
+#: A box whose shorter side is under this many pixels at the training input size counts as small: SSD's
+#: first feature map of TinySSD has a stride of 8 pixels and its smallest default anchors are about 50 pixels
+#: at 256 (0.2 of the image), so such objects are matched by few anchors and found badly.
+SMALL_AT_SIZE = 16.0
+
+#: ``small_objects`` warns when more than this share of the boxes is small (:data:`SMALL_AT_SIZE`).
+SMALL_SHARE = 0.1
 
 SEVERITIES = ("problem", "warning")
 
@@ -410,3 +424,64 @@ def count_classes(order, pairs) -> dict:
     listed = set(names)
     names += sorted(n for n in boxes if n not in listed)
     return {n: (boxes[n], len(images.get(n, ()))) for n in names}
+
+
+def small_objects_warning(shapes, size: int = 256, source: str = "", min_side: float = SMALL_AT_SIZE,
+                          share: float = SMALL_SHARE) -> Problem | None:
+    """The ``small_objects`` warning when many boxes are small at the training input size, else ``None``.
+
+    Training resizes every image to ``size x size`` (aspect ratio not kept),
+    so a box ``w x h`` pixels of a ``W x H`` image becomes ``w * size / W``
+    by ``h * size / H``; it counts as small when the shorter of the two is
+    under ``min_side`` pixels.
+
+    Args:
+        shapes: iterable of ``(class name, w / W, h / H)``: each box's width
+            and height as fractions of its image's (floats in (0, 1]).
+        size: the training input side in pixels (``d2lssd train --size``;
+            256 for TinySSD), a positive integer.
+        source: the data set, as the report shows it.
+        min_side: pixels at ``size`` under which a box is small (16).
+        share: warn when more than this fraction of the boxes is small (0.1).
+
+    Returns:
+        a :class:`Problem` of severity ``"warning"``, kind ``"small_objects"``,
+        whose message gives the count and share of small boxes, the classes
+        with the most of them (``'name' k of n``: small boxes of the class
+        out of its boxes; five at most) and what
+        to do (a larger ``--size``, tiled inference with ``--tile``, the
+        fitted anchors); ``None`` when at most ``share`` of the boxes (or no
+        box) is small.
+
+    Raises:
+        ValueError: ``size`` not a positive integer, ``min_side`` not
+            positive or ``share`` outside [0, 1] (each names the argument).
+
+    Source: ours (issue 24); the SSD paper's own analysis (Liu et al. 2016:
+    "SSD is very sensitive to the bounding box size", much worse on small
+    objects) and SAHI (Akyon et al. 2022).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer (pixels), got {size!r}")
+    if not is_number(min_side) or min_side <= 0:
+        raise ValueError(f"min_side must be a positive number of pixels, got {min_side!r}")
+    if not is_number(share) or not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be a number in [0, 1], got {share!r}")
+    total, small = Counter(), Counter()
+    for name, w, h in shapes:
+        total[name] += 1
+        if min(w, h) * size < min_side:
+            small[name] += 1
+    n, k = sum(total.values()), sum(small.values())
+    if n == 0 or k <= share * n:
+        return None
+    worst = sorted(small, key=lambda c: (-small[c], c))
+    shown = ", ".join(f"{c!r} {small[c]} of {total[c]}" for c in worst[:5])
+    more = f" and {len(worst) - 5} more classes" if len(worst) > 5 else ""
+    return Problem("small_objects",
+                   f"{k} of {n} boxes ({100 * k / n:.0f}%) are smaller than {min_side:g} pixels on their shorter "
+                   f"side once the image is resized to the training size {size}x{size} ({shown}{more}): SSD "
+                   f"finds such objects badly. Train at a larger size (d2lssd train --size {2 * size}), detect on "
+                   f"tiles of the full photos (d2lssd predict / evaluate --tile PIXELS), and keep the anchors "
+                   f"fitted to the data (d2lssd train does by default; not --default-anchors)",
+                   source, severity="warning")
