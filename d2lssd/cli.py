@@ -121,7 +121,7 @@ def main(argv=None) -> int:
 
 
 def run_reporting(prog: str, command, args) -> int:
-    """Run ``command(args)`` and turn a failure into one line on stderr and an exit status.
+    """Run ``command(args)`` and turn a failure into a message on stderr and an exit status.
 
     Args:
         prog: the name the messages start with, e.g. ``"d2lssd train"``.
@@ -131,8 +131,8 @@ def run_reporting(prog: str, command, args) -> int:
 
     Returns:
         ``command``'s status; 1 after ``ValueError``, ``FileNotFoundError``,
-        ``RuntimeError`` or ``OSError`` (``"PROG: error: <first line>"`` on
-        stderr, no traceback); 130 after ``KeyboardInterrupt``. Other
+        ``RuntimeError`` or ``OSError`` (``"PROG: error: <message>"`` on
+        stderr, every line of it, no traceback); 130 after ``KeyboardInterrupt``. Other
         exceptions (bugs) propagate with their traceback.
     """
     try:
@@ -141,6 +141,7 @@ def run_reporting(prog: str, command, args) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        # The whole message: a data set's refusal ends its first line with ":" and lists the bad images below.
+        msg = str(e).rstrip() or type(e).__name__
         print(f"{prog}: error: {msg}", file=sys.stderr)
         return 1

@@ -17,12 +17,18 @@ of training again (the chapters are executed twice in CI: once by nbval, once
 by the book build), and says so. Any change of the package's code changes the
 fingerprint, so a stale result is never reused.
 
+:func:`owndata_recipe` is the own-data chapter's run, a command line of
+``d2lssd train`` on generated COCO data, named once so that the deployment
+chapter exports the very checkpoint the own-data chapter trained.
+
 Source: d2l.ai §14.7.3 (d2l's recipe); Liu et al. 2016 §2.2 and §3 (the SSD
 loss; the paper trains with SGD and momentum, we use AdamW, see
 :mod:`d2lssd.presets`); Lin et al. 2017 (focal loss).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -32,7 +38,7 @@ from .presets import PRESETS, preset_config
 from .train import evaluate_ap
 from .trainer import TrainingData, train_detector
 
-__all__ = ["RECIPE_NAMES", "recipe_config", "train_recipe"]
+__all__ = ["RECIPE_NAMES", "owndata_recipe", "recipe_config", "train_recipe"]
 
 #: The recipes of the losses chapters: name -> preset.
 RECIPE_NAMES = {"d2l": "bananas-d2l", "ssd": "bananas-ssd", "focal": "bananas-focal"}
@@ -132,3 +138,53 @@ def _val_loader(data: TrainingData, batch_size: int):
     from .data.collate import collate_ssd
 
     return torch.utils.data.DataLoader(data.val, batch_size, shuffle=False, collate_fn=collate_ssd)
+
+
+def owndata_recipe(schedule: str = "cpu", device=None, folder="runs") -> dict:
+    """The own-data chapter's training run: its data, its ``d2lssd train`` command and its cached checkpoint.
+
+    Generates (once; nothing is written when it is there) the two-class COCO
+    data of :func:`d2lssd.generate_multiclass_coco` (200 training and 50
+    validation JPEG photos, seed 0) in ``folder/owndata`` and names the
+    checkpoint ``folder/owndata-SCHEDULE-DIGEST.pt`` by a digest of the
+    options, the data's stamp, the device type and the package's code
+    (:func:`d2lssd.engine.cache_path`). Nothing is trained here: run
+    ``d2lssd`` with ``argv`` (with ``--resume``, a finished run only loads).
+    The own-data chapter and the deployment chapter both call it, so they
+    share one run.
+
+    Args:
+        schedule: ``"full"`` (60 epochs with SSD's augmentation, for a GPU) or
+            ``"cpu"`` (10 epochs without augmentation); see
+            :func:`d2lssd.pick_schedule`.
+        device: the device the run trains on (only its type enters the
+            digest); default :func:`d2lssd.try_gpu`.
+        folder: where the data folder and the checkpoint go (the chapters use
+            ``runs`` beside the notebook).
+
+    Returns:
+        dict with ``data`` (Path of the COCO folder: ``train.json``,
+        ``val.json``, ``images/``), ``epochs`` (int), ``augment`` (bool),
+        ``options`` (the training options, a list of str), ``checkpoint``
+        (Path; the best epoch's is :func:`d2lssd.engine.best_path` of it) and
+        ``argv`` (list of str: ``train --coco ... --checkpoint ... --resume
+        --no-progress``, for ``python -m d2lssd``).
+
+    Raises:
+        ValueError: a schedule other than ``"full"`` and ``"cpu"``.
+    """
+    from .data.multiclass import generate_multiclass_coco
+
+    if schedule not in ("full", "cpu"):
+        raise ValueError(f"schedule must be 'full' or 'cpu', got {schedule!r}")
+    device = torch.device(device) if device is not None else try_gpu()
+    root = Path(folder) / "owndata"
+    generate_multiclass_coco(root, num_train=200, num_val=50, seed=0)
+    epochs, augment = {"full": (60, True), "cpu": (10, False)}[schedule]
+    options = ["--epochs", epochs, "--batch-size", 8, "--lr", 2e-3, "--seed", 0] + ([] if augment else ["--no-augment"])
+    checkpoint = cache_path(f"owndata-{schedule}", dict(
+        options=options, data=(root / "GENERATED.txt").read_text(), device=device.type), cache_dir=folder)
+    argv = ["train", "--coco", root / "train.json", "--images", root / "images", "--val-coco", root / "val.json",
+            "--val-images", root / "images", *options, "--checkpoint", checkpoint, "--resume", "--no-progress"]
+    return dict(data=root, epochs=epochs, augment=augment, options=[str(o) for o in options],
+                checkpoint=checkpoint, argv=[str(a) for a in argv])

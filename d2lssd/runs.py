@@ -41,7 +41,7 @@ from ._io import atomic_write
 from .detector import Detector, evaluate_detector
 from .metrics import confusion_matrix
 
-__all__ = ["run_folder", "RunFolder", "RESULT_COLUMNS"]
+__all__ = ["run_folder", "check_run_folder", "RunFolder", "RESULT_COLUMNS", "RUN_FILES"]
 
 #: The columns of ``results.csv`` before the per-class AP50 columns (``val_AP50_<class>``).
 RESULT_COLUMNS = ("epoch", "lr", "train_loss", "train_class_error_positive", "train_bbox_mae_positive", "val_loss",
@@ -53,6 +53,37 @@ def run_folder(checkpoint) -> Path:
     """The run folder of a checkpoint path: ``runs/mine.pt`` -> ``runs/mine`` (the suffix dropped)."""
     path = Path(checkpoint)
     return path.with_suffix("") if path.suffix else path.with_name(path.name + ".run")
+
+
+#: What a run folder holds (:class:`RunFolder`); anything else in it was not written by a run.
+RUN_FILES = ("config.json", "results.csv", "labels.png", "results.png", "pr_curves.png", "confusion_matrix.png",
+             "val_predictions.png", "worst.png", "tide.txt", "tensorboard")
+
+
+def check_run_folder(folder) -> None:
+    """Refuse a run folder that holds what no run wrote (a data folder named like the checkpoint).
+
+    ``d2lssd train --checkpoint data/photos.pt`` would otherwise write its
+    plots into ``data/photos/`` among the user's files. A folder of an earlier
+    run (only :data:`RUN_FILES`, and temporary files of interrupted atomic
+    writes) is fine: a resumed run rewrites it.
+
+    Args:
+        folder: the run folder (:func:`run_folder`); it need not exist.
+
+    Raises:
+        ValueError: ``folder`` is a file, or holds other files or folders (the first few named).
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ValueError(f"the run folder {folder} is a file; choose another --checkpoint name (or --no-report)")
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in RUN_FILES and not p.name.endswith(".tmp"))
+    if foreign:
+        raise ValueError(f"the run folder {folder} (the checkpoint's name without its suffix) holds files no run "
+                         f"wrote ({', '.join(foreign[:4])}{', ...' if len(foreign) > 4 else ''}); choose another "
+                         "--checkpoint name, or --no-report to write no folder")
 
 
 def _save_figure(fig, path: Path) -> None:
@@ -75,13 +106,16 @@ class RunFolder:
         folder: the run folder (created).
         classes: class names in label order.
         tensorboard: log the epochs to ``tensorboard/`` when the package is installed.
+        check: refuse a folder that holds what no run wrote (:func:`check_run_folder`; the trainer's).
 
     Raises:
-        OSError: the folder cannot be created.
+        OSError: the folder cannot be created. ValueError: see ``check``.
     """
 
-    def __init__(self, folder, classes, tensorboard: bool = True):
+    def __init__(self, folder, classes, tensorboard: bool = True, check: bool = False):
         self.folder = Path(folder)
+        if check:
+            check_run_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.classes = list(classes)
         self._tb = None

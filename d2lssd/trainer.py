@@ -293,7 +293,7 @@ def train_detector(config: TrainConfig, data: TrainingData | Callable[[TrainConf
         validated = val_loader is not None
         folder = None
         if config.report and checkpoint and info.is_main:
-            folder = RunFolder(run_folder(checkpoint), opened.classes)
+            folder = RunFolder(run_folder(checkpoint), opened.classes, check=True)
             folder.start(config.to_dict(), opened.description, train, detector)
             say(f"run folder: {shown(folder.folder)}" + (" (TensorBoard logs in tensorboard/)" if folder.has_tensorboard
                                                   else ""), flush=True)

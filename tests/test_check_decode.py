@@ -114,6 +114,19 @@ def test_check_data_command_decodes_unless_told_not_to(tmp_path, capsys):
     assert cli.main(["check-data", "--voc", str(root), "--no-verify-images"]) == 0
 
 
+def test_train_refusing_the_data_names_the_bad_image(tmp_path, capsys):
+    """The refusal's first line ends with ':'; the image it is about is on the next, and the command prints it."""
+    path, img_dir = _write_set(tmp_path)
+    bad = _truncate(img_dir / "b.jpg")
+    assert cli.main(["train", "--coco", str(path), "--images", str(img_dir), "--checkpoint", str(tmp_path / "x.pt"),
+                     "--epochs", "1", "--device", "cpu", "--size", "64"]) == 1
+    err = capsys.readouterr().err
+    first, *rest = err.strip().splitlines()
+    assert first.startswith("d2lssd train: error: ") and first.endswith("out:"), err
+    assert len(rest) == 1 and "unreadable_file" in rest[0] and str(bad) in rest[0], err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_a_drop_reader_leaves_the_truncated_image_out(tmp_path, capsys):
     path, img_dir = _write_set(tmp_path)
     _truncate(img_dir / "b.jpg")

@@ -127,3 +127,24 @@ def test_overrides_replace_the_schedules_settings(tmp_path):
     out = train_recipe("ssd", "short", data=tiny_data(), device="cpu", cache=False, plot=None, **TINY)
     assert out["config"].batch_size == 4 and out["config"].epochs == 2 and out["schedule"] == "short"
     assert len(out["history"]) == 2 and out["history"].last["train_images"] == 8
+
+
+def test_owndata_recipe_names_one_run_that_the_train_command_accepts(tmp_path):
+    """The own-data chapter's run: its argv parses as `d2lssd train`, its checkpoint depends on schedule and device."""
+    from d2lssd.cli import build_parser
+    from d2lssd.recipes import owndata_recipe
+
+    cpu = owndata_recipe("cpu", "cpu", folder=tmp_path)
+    assert cpu == owndata_recipe("cpu", "cpu", folder=tmp_path)   # the data is generated once, the name is stable
+    assert (cpu["epochs"], cpu["augment"]) == (10, False) and "--no-augment" in cpu["options"]
+    assert (tmp_path / "owndata" / "train.json").is_file() and cpu["data"] == tmp_path / "owndata"
+    assert cpu["checkpoint"].parent == tmp_path and cpu["checkpoint"].name.startswith("owndata-cpu-")
+    full = owndata_recipe("full", "cpu", folder=tmp_path)
+    assert (full["epochs"], full["augment"]) == (60, True) and "--no-augment" not in full["options"]
+    assert full["checkpoint"] != cpu["checkpoint"]
+    assert owndata_recipe("cpu", "meta", folder=tmp_path)["checkpoint"] != cpu["checkpoint"]
+    args = build_parser().parse_args(cpu["argv"])
+    assert (args.epochs, args.batch_size, args.lr, args.seed, args.resume) == (10, 8, 2e-3, 0, True)
+    assert args.checkpoint == str(cpu["checkpoint"]) and args.coco == str(tmp_path / "owndata" / "train.json")
+    with pytest.raises(ValueError, match="schedule must be 'full' or 'cpu', got 'short'"):
+        owndata_recipe("short", "cpu", folder=tmp_path)

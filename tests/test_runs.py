@@ -12,7 +12,7 @@ from d2lssd.cli import main
 from d2lssd.data.multiclass import generate_multiclass_coco
 from d2lssd.engine import read_checkpoint
 from d2lssd.metrics import confusion_matrix
-from d2lssd.runs import RESULT_COLUMNS, run_folder
+from d2lssd.runs import RESULT_COLUMNS, check_run_folder, run_folder
 
 
 def test_confusion_matrix_counts_matches_confusions_false_positives_and_misses():
@@ -95,6 +95,29 @@ def test_no_report_writes_only_the_checkpoints(data, tmp_path):
     ckpt = tmp_path / "quiet.pt"
     assert _train(data, ckpt, "--epochs", "1", "--no-report") == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["quiet.best.pt", "quiet.pt"]
+
+
+def test_a_run_folder_that_holds_other_files_is_refused_before_training(data, tmp_path, capsys):
+    """--checkpoint photos.pt beside a data folder photos/ would write the plots among the user's files."""
+    photos = tmp_path / "photos"
+    (photos / "images").mkdir(parents=True)
+    (photos / "labels.json").write_text("{}")
+    assert _train(data, tmp_path / "photos.pt", "--epochs", "1") == 1
+    err = capsys.readouterr().err
+    assert f"the run folder {photos} (the checkpoint's name without its suffix) holds files no run wrote " \
+           "(images, labels.json); choose another --checkpoint name, or --no-report" in err, err
+    assert sorted(p.name for p in photos.iterdir()) == ["images", "labels.json"]
+    assert not (tmp_path / "photos.pt").exists()
+    assert _train(data, tmp_path / "photos.pt", "--epochs", "1", "--no-report") == 0   # no folder, no refusal
+    assert sorted(p.name for p in photos.iterdir()) == ["images", "labels.json"]
+    # An earlier run's folder is not foreign: a run with --resume rewrites it.
+    mine = tmp_path / "mine.pt"
+    assert _train(data, mine, "--epochs", "1") == 0
+    assert _train(data, mine, "--epochs", "2", "--resume") == 0
+    check_run_folder(run_folder(mine))
+    with pytest.raises(ValueError, match="is a file"):
+        (tmp_path / "x").write_text("")
+        check_run_folder(tmp_path / "x")
 
 
 def test_a_time_budget_stops_after_the_first_epoch(data, tmp_path, capsys):

@@ -44,6 +44,7 @@ import argparse
 from ..engine.config import TrainConfig, add_config_arguments, config_from_args
 from ..models.registry import get_model
 from ..presets import PRESETS, preset_settings
+from ..runs import check_run_folder, run_folder
 from ..trainer import TrainingData, input_transforms, train_detector
 from .common import add_data_arguments, check_split_options, open_dataset
 
@@ -109,5 +110,7 @@ def run(args: argparse.Namespace) -> int:
     get_model(config.model)
     check_split_options(args)  # before any data is read; never ignored, a preset's own data included
     check_split_options(args, "val_")
+    if config.report and config.checkpoint:
+        check_run_folder(run_folder(config.checkpoint))  # before the data is read, not after the anchors are fitted
     train_detector(config, _open_files(args) if _named_data(args) else None)
     return 0
