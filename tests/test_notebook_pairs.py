@@ -232,3 +232,19 @@ def test_toc_files_exist():
     absent = [f for f in _toc_files()
               if not any((ROOT / f).with_suffix(ext).exists() for ext in (".md", ".ipynb"))]
     assert not absent, f"_toc.yml lists files that do not exist: {absent}"
+
+
+@pytest.mark.parametrize("md", MD_FILES, ids=_ids(MD_FILES))
+def test_solution_code_cells_are_folded(md):
+    """In Jupyter the solutions start folded, as in the book (tools/sync_notebooks.py adds the metadata)."""
+    nb = jupytext.read(md)
+    inside = False
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            if "{solution-start}" in cell.source:
+                inside = True
+            if "{solution-end}" in cell.source:
+                inside = "{solution-start}" in cell.source.rsplit("{solution-end}", 1)[1]
+        elif inside and cell.cell_type == "code":
+            assert cell.metadata.get("jupyter") == {"source_hidden": True, "outputs_hidden": True}, (
+                f"{md.name} cell {i} is a solution's code but not folded: run `bash tools/sync_notebooks.sh`")

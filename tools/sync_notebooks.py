@@ -11,6 +11,12 @@ Every chapter is a MyST source ``notebooks/<name>.md`` paired by jupytext with
    downloaded from Colab, gets ``formats: ipynb,md:myst`` and its ``.md``);
 3. strips the ``.ipynb`` files again and removes Colab metadata from the ``.md``.
 
+Before step 2 it folds the solutions: every code cell between a
+``{solution-start}`` and its ``{solution-end}`` gets the cell metadata
+``jupyter: {source_hidden: true, outputs_hidden: true}`` in the ``.md`` (so in
+the ``.ipynb`` too), which JupyterLab, Notebook 7 and VS Code show collapsed,
+as the book shows the solution folded in a dropdown.
+
 tests/test_notebook_pairs.py checks the result. ``bash tools/sync_notebooks.sh``
 runs this with the project's ``.venv``.
 """
@@ -69,6 +75,33 @@ def clean_md(path: Path) -> None:
         print(f"removed Colab metadata from {path.relative_to(ROOT)}")
 
 
+FOLDED = {"source_hidden": True, "outputs_hidden": True}
+
+
+def fold_solutions(nb) -> bool:
+    """Give every code cell of a solution the metadata ``jupyter: FOLDED``; True if a cell changed."""
+    changed = inside = False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            if "{solution-start}" in cell.source:
+                inside = True
+            if "{solution-end}" in cell.source:
+                inside = "{solution-start}" in cell.source.rsplit("{solution-end}", 1)[1]
+        elif inside and cell.cell_type == "code" and cell.metadata.get("jupyter") != FOLDED:
+            cell.metadata["jupyter"] = dict(FOLDED)
+            changed = True
+    return changed
+
+
+def fold_md(path: Path) -> None:
+    if not path.exists():
+        return
+    nb = jupytext.read(path)
+    if fold_solutions(nb):
+        path.write_text(jupytext.writes(nb, fmt="md:myst"), encoding="utf-8")   # newer: the pair follows it
+        print(f"folded the solutions of {path.relative_to(ROOT)}")
+
+
 def main(argv: list[str]) -> int:
     if argv:
         stems = sorted({(Path.cwd() / a).resolve().with_suffix("") for a in argv})
@@ -82,6 +115,7 @@ def main(argv: list[str]) -> int:
     for stem in stems:
         md, ipynb = stem.with_suffix(".md"), stem.with_suffix(".ipynb")
         strip_ipynb(ipynb)
+        fold_md(md)
         if md.exists():
             subprocess.run([*jupytext_cli, "--sync", str(md)], check=True)
         else:
