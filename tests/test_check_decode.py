@@ -161,8 +161,11 @@ def test_warnings_for_similar_classes_small_and_duplicate_boxes(tmp_path, capsys
     assert all("warning: " in line for line in report.warning_lines()) and report.lines() == []
     assert report.summary().endswith("4 warning(s): 1 duplicate_box, 1 similar_class, 2 small_box; "
                                      "no problems found")
-    # A reader takes the data as it is: nothing dropped, nothing refused.
+    # A reader takes the data as it is: nothing dropped, nothing refused; it says that a class is split in two.
+    capsys.readouterr()
     assert CocoDataset(path, img_dir).num_dropped == (0, 0)
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "similar_class" in line and "'Raccoon' (id 1, 2 boxes)" in line, line
     assert cli.main(["check-data", "--coco", str(path), "--images", str(img_dir)]) == 0
     out, err = capsys.readouterr()
     assert sum("warning: small_box" in line for line in out.splitlines()) == 2 and err == ""

@@ -95,6 +95,9 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.num_dropped = (len(report.bad_annotations), len(report.bad_images))
         if report.problems:
             print(report.drop_summary(), flush=True)
+        for w in report.warnings:  # the one warning that changes what is learnt: a class split in two
+            if w.kind == "similar_class":
+                print(w.line(), flush=True)
 
     @staticmethod
     def _read_image(path):
