@@ -182,11 +182,11 @@ def test_train_on_a_yolo_yaml_validates_on_its_val_split_and_evaluates(tmp_path,
             Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / "images" / split / f"{i}.png")
             (root / "labels" / split / f"{i}.txt").write_text(f"0 0.4 0.5 0.5 0.6\n1 0.7 {0.3 + i / 50} 0.3 0.3\n")
     (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: {0: dog, 1: cat}\n")
-    ckpt = tmp_path / "yolo.pt"
+    ckpt = tmp_path / "dogs-cats.pt"   # not yolo.pt: its run folder would be the data folder yolo/ (refused)
     assert main(["train", "--yolo", str(root / "data.yaml"), "--checkpoint", str(ckpt), "--epochs", "1",
                  "--batch-size", "3", "--device", "cpu", "--no-progress", "--size", "128"]) == 0
     assert "6 training images, 2 validation" in capsys.readouterr().out  # the YAML's val split, no --val-*
-    assert ckpt.with_name("yolo.best.pt").is_file()  # written only when validating
+    assert ckpt.with_name("dogs-cats.best.pt").is_file()  # written only when validating
     det = load_detector(ckpt, "cpu")
     assert det.class_names == ["dog", "cat"] and det.category_ids is None
     out = tmp_path / "ap.json"
