@@ -172,6 +172,8 @@ def owndata_recipe(schedule: str = "cpu", device=None, folder="runs") -> dict:
 
     Raises:
         ValueError: a schedule other than ``"full"`` and ``"cpu"``.
+
+    Source: ours; the settings are the own-data chapter's (its "Training from the command line" section).
     """
     from .data.multiclass import generate_multiclass_coco
 

@@ -73,6 +73,8 @@ def check_run_folder(folder) -> None:
 
     Raises:
         ValueError: ``folder`` is a file, or holds other files or folders (the first few named).
+
+    Source: ours (Ultralytics avoids the clash by numbering ``runs/train/NAME2``; we refuse and say why).
     """
     folder = Path(folder)
     if not folder.exists():

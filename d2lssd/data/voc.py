@@ -182,8 +182,16 @@ def voc_layout(root) -> tuple[Path, Path]:
 
 
 def voc_image_sets(root) -> list[str]:
-    """The image sets of a VOC folder: the names ``NAME`` of its ``ImageSets/Main/NAME.txt`` files, sorted
-    (``[]`` without that folder)."""
+    """The image sets of a VOC folder: the names ``NAME`` of its ``ImageSets/Main/NAME.txt`` files, sorted.
+
+    Args:
+        root: the VOC folder (any layout of :func:`voc_layout`).
+
+    Returns:
+        list of str, sorted; ``[]`` without an ``ImageSets/Main`` folder. Raises nothing.
+
+    Source: the Pascal VOC devkit's ``ImageSets/Main`` lists (Everingham et al. 2010).
+    """
     main = Path(root) / "ImageSets" / "Main"
     return sorted(p.stem for p in main.glob("*.txt") if p.is_file()) if main.is_dir() else []
 
