@@ -29,6 +29,7 @@ from typing import Callable
 
 from torch import nn
 
+from .scratch import ScratchSSD, TinySSDNormHeads, TinySSDStride4
 from .ssd_resnet import SSDResNet34
 from .tinyssd import TinySSD
 
@@ -178,3 +179,9 @@ register_model("tinyssd", TinySSD, input_size=256, pixel_scale=1.0,
                description="d2l's TinySSD (5 levels, 256 px, pixels in [0, 255] as d2l)")
 register_model("resnet34", SSDResNet34, _build_resnet34, input_size=300, pixel_scale=255.0, pretrained=True,
                description="SSD on a ResNet-34 backbone (6 levels, 300 px, pixels in [0, 1])")
+register_model("tinyssd-bn", TinySSDNormHeads, input_size=256, pixel_scale=1.0,
+               description="TinySSD with normalized heads (conv-BN-ReLU before each predictor; ScratchDet)")
+register_model("tinyssd-s4", TinySSDStride4, input_size=256, pixel_scale=1.0,
+               description="TinySSD with a sixth, stride-4 first level for small objects")
+register_model("scratchssd", ScratchSSD, input_size=256, pixel_scale=1.0,
+               description="TinySSD with normalized heads and a stride-4 first level (the scratch preset's)")
