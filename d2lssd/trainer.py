@@ -202,10 +202,24 @@ def _subset(dataset, n):
     return torch.utils.data.Subset(dataset, range(n))
 
 
+def _small_objects(train, classes: list[str], size: int):
+    """The checker's ``small_objects`` warning for the training boxes at ``size`` (None if none, or unknown boxes)."""
+    from .data.report import small_objects_warning
+
+    if not hasattr(train, "normalized_labels"):
+        return None
+    rows = train.normalized_labels().tolist()
+    return small_objects_warning([(classes[int(c)], x2 - x1, y2 - y1) for c, x1, y1, x2, y2 in rows], size,
+                                 "training data")
+
+
 def _build_detector(config: TrainConfig, data: TrainingData, train, say, quiet_warnings: bool) -> Detector:
     """A fresh detector for the data's classes; anchors fitted to the training boxes unless told not to."""
     size = config.size or get_model(config.model).input_size
     sizes = ratios = None
+    small = _small_objects(train, list(data.classes), size)
+    if small is not None:  # what check-data says, at the size this run trains at
+        say(f"warning: {small.message}", flush=True)
     if config.fit_anchors:
         fit = fit_anchors(dataset_boxes(train), config.model, size)
         say(f"anchors fitted to {fit.num_boxes} training boxes: coverage (IoU >= 0.5) "

@@ -110,3 +110,30 @@ def test_check_data_command_prints_the_warning_and_takes_size(tmp_path, capsys):
 def test_bad_settings_are_refused_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
         small_objects_warning([("a", 0.1, 0.1)], **{"size": 256, **kwargs})
+
+
+def test_a_class_that_is_mostly_small_warns_even_when_the_data_set_is_not():
+    """BCCD's case: platelets are 7% of the boxes, but about half of them are under 16 px at 256."""
+    cells = [("RBC", 0.15, 0.15)] * 90
+    platelets = [("Platelets", 0.05, 0.05)] * 4 + [("Platelets", 0.1, 0.1)] * 6  # 4 of 10 small: 40% > 25%
+    assert small_objects_warning(cells, 256) is None
+    w = small_objects_warning(cells + platelets, 256)  # 4 of 100 boxes: under the 10% of all boxes
+    assert w is not None and "4 of 100 boxes (4%)" in w.message and "'Platelets' 4 of 10 (40%)" in w.message
+    assert "--model tinyssd-s4" in w.message
+    assert small_objects_warning(cells + platelets, 256, class_share=0.5) is None
+    assert small_objects_warning(cells + platelets[:4] + platelets[-5:], 256) is None  # a class of 9 boxes: too few
+    with pytest.raises(ValueError, match="class_share"):
+        small_objects_warning(cells, 256, class_share=-0.1)
+
+
+def test_train_gives_the_same_warning_at_its_own_size(tmp_path):
+    """d2lssd train says it too (from the annotations, before training), at the size it trains at."""
+    from d2lssd.data import CocoDataset
+    from d2lssd.trainer import _small_objects
+
+    coco, images = _coco(tmp_path, TEN)
+    ds = CocoDataset(coco, images)
+    w = _small_objects(ds, list(ds.classes), 256)
+    assert w is not None and "3 of 10 boxes (30%)" in w.message and "256x256" in w.message
+    assert _small_objects(ds, list(ds.classes), 512) is None
+    assert _small_objects(list(ds), list(ds.classes), 256) is None   # no annotations to read without the images
