@@ -132,7 +132,8 @@ def test_the_messages_say_what_was_expected():
         TrainConfig(checkpoint="run.pt", epochs=0)
     with pytest.raises(ValueError, match=r"^warmup: expected a number in \[0, 1\), got 1.0$"):
         TrainConfig(checkpoint="run.pt", warmup=1.0)
-    with pytest.raises(ValueError, match=r"^model: expected one of resnet34, tinyssd \(the model registry\), got 'vgg16'$"):
+    with pytest.raises(ValueError, match=r"^model: expected one of resnet34, scratchssd, tinyssd, tinyssd-bn, "
+                                         r"tinyssd-s4 \(the model registry\), got 'vgg16'$"):
         TrainConfig(checkpoint="run.pt", model="vgg16")
 
 
