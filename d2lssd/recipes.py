@@ -140,7 +140,7 @@ def _val_loader(data: TrainingData, batch_size: int):
     return torch.utils.data.DataLoader(data.val, batch_size, shuffle=False, collate_fn=collate_ssd)
 
 
-def owndata_recipe(schedule: str = "cpu", device=None, folder="runs") -> dict:
+def owndata_recipe(schedule: str = "cpu", device=None, folder="runs", model: str | None = None) -> dict:
     """The own-data chapter's training run: its data, its ``d2lssd train`` command and its cached checkpoint.
 
     Generates (once; nothing is written when it is there) the two-class COCO
@@ -161,32 +161,42 @@ def owndata_recipe(schedule: str = "cpu", device=None, folder="runs") -> dict:
             digest); default :func:`d2lssd.try_gpu`.
         folder: where the data folder and the checkpoint go (the chapters use
             ``runs`` beside the notebook).
+        model: the model registry's name (``--model``); ``None`` or the
+            default of ``d2lssd train`` is the chapter's run, another is the
+            same run with that model (the scratch chapter's comparison),
+            under its own checkpoint name.
 
     Returns:
         dict with ``data`` (Path of the COCO folder: ``train.json``,
-        ``val.json``, ``images/``), ``epochs`` (int), ``augment`` (bool),
+        ``val.json``, ``images/``), ``model`` (str, the registry's name), ``epochs`` (int), ``augment`` (bool),
         ``options`` (the training options, a list of str), ``checkpoint``
         (Path; the best epoch's is :func:`d2lssd.engine.best_path` of it) and
         ``argv`` (list of str: ``train --coco ... --checkpoint ... --resume
         --no-progress``, for ``python -m d2lssd``).
 
     Raises:
-        ValueError: a schedule other than ``"full"`` and ``"cpu"``.
+        ValueError: a schedule other than ``"full"`` and ``"cpu"``; a model not in the registry.
 
     Source: ours; the settings are the own-data chapter's (its "Training from the command line" section).
     """
     from .data.multiclass import generate_multiclass_coco
+    from .engine.config import TrainConfig
+    from .models.registry import get_model
 
     if schedule not in ("full", "cpu"):
         raise ValueError(f"schedule must be 'full' or 'cpu', got {schedule!r}")
+    default = TrainConfig.__dataclass_fields__["model"].default
+    model = default if model is None else get_model(model).name
     device = torch.device(device) if device is not None else try_gpu()
     root = Path(folder) / "owndata"
     generate_multiclass_coco(root, num_train=200, num_val=50, seed=0)
     epochs, augment = {"full": (60, True), "cpu": (10, False)}[schedule]
     options = ["--epochs", epochs, "--batch-size", 8, "--lr", 2e-3, "--seed", 0] + ([] if augment else ["--no-augment"])
-    checkpoint = cache_path(f"owndata-{schedule}", dict(
+    if model != default:  # the default model's run keeps its name (and its cache) from before the option existed
+        options += ["--model", model]
+    checkpoint = cache_path(f"owndata-{schedule}" + ("" if model == default else f"-{model}"), dict(
         options=options, data=(root / "GENERATED.txt").read_text(), device=device.type), cache_dir=folder)
     argv = ["train", "--coco", root / "train.json", "--images", root / "images", "--val-coco", root / "val.json",
             "--val-images", root / "images", *options, "--checkpoint", checkpoint, "--resume", "--no-progress"]
-    return dict(data=root, epochs=epochs, augment=augment, options=[str(o) for o in options],
+    return dict(data=root, model=model, epochs=epochs, augment=augment, options=[str(o) for o in options],
                 checkpoint=checkpoint, argv=[str(a) for a in argv])

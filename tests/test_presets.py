@@ -42,7 +42,7 @@ def trained(data, tmp_path_factory):
 
 
 def test_presets_say_what_their_comments_and_d2l_say():
-    assert set(PRESETS) == {"pennfudan", "bananas-d2l", "bananas-ssd", "bananas-focal", "tinyssd"}
+    assert set(PRESETS) == {"pennfudan", "bananas-d2l", "bananas-ssd", "bananas-focal", "tinyssd", "scratch"}
     pf_cpu = preset_config("pennfudan", "cpu")
     assert (pf_cpu.model, pf_cpu.size, pf_cpu.epochs, pf_cpu.batch_size, pf_cpu.val_split) == ("resnet34", 300, 16, 8, 50)
     assert (pf_cpu.score_threshold, pf_cpu.nms_threshold, pf_cpu.top_k) == (0.5, 0.45, 20)
@@ -63,6 +63,12 @@ def test_presets_say_what_their_comments_and_d2l_say():
         "ssd", "adamw", 0.0)
     assert preset_config("bananas-focal", "short").loss == "focal"
     assert (preset_config("bananas-focal", "short").epochs, preset_config("bananas-focal", "short").num_train) == (2, 500)
+    # scratch: the user's data, normalized heads (notebooks/scratch.md), fitted anchors, augmentation
+    sc = preset_config("scratch", "cpu")
+    assert PRESETS["scratch"].data is None and (sc.model, sc.fit_anchors, sc.augment, sc.epochs) == (
+        "tinyssd-bn", True, True, 40)
+    assert preset_config("scratch", "full").epochs == 120
+    assert preset_config("scratch", "cpu", model="scratchssd").model == "scratchssd"   # the command line wins
 
 
 def test_overrides_win_and_bad_names_are_refused(monkeypatch):

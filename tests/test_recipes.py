@@ -148,3 +148,9 @@ def test_owndata_recipe_names_one_run_that_the_train_command_accepts(tmp_path):
     assert args.checkpoint == str(cpu["checkpoint"]) and args.coco == str(tmp_path / "owndata" / "train.json")
     with pytest.raises(ValueError, match="schedule must be 'full' or 'cpu', got 'short'"):
         owndata_recipe("short", "cpu", folder=tmp_path)
+    bn = owndata_recipe("cpu", "cpu", folder=tmp_path, model="tinyssd-bn")   # the scratch chapter's comparison
+    assert bn["options"] == cpu["options"] + ["--model", "tinyssd-bn"] and bn["data"] == cpu["data"]
+    assert bn["checkpoint"].name.startswith("owndata-cpu-tinyssd-bn-") and bn["checkpoint"] != cpu["checkpoint"]
+    assert build_parser().parse_args(bn["argv"]).model == "tinyssd-bn"
+    with pytest.raises(ValueError, match="model must be one of"):
+        owndata_recipe("cpu", "cpu", folder=tmp_path, model="yolo")

@@ -53,7 +53,8 @@ from pathlib import Path
 
 from .images import describe_orientation, exif_orientation, upright_size
 
-__all__ = ["OUTSIDE_TOLERANCE", "SMALL_BOX", "SMALL_AT_SIZE", "SMALL_SHARE", "SMALL_CLASS_SHARE", "SMALL_CLASS_MIN", "Problem", "DataReport", "is_number",
+__all__ = ["OUTSIDE_TOLERANCE", "SMALL_BOX", "SMALL_AT_SIZE", "SMALL_SHARE", "SMALL_CLASS_SHARE", "SMALL_CLASS_MIN",
+           "Problem", "DataReport", "is_number",
            "is_int_id", "check_image_file", "image_read_errors", "similar_names", "count_classes",
            "small_objects_warning"]
 
@@ -494,7 +495,7 @@ def small_objects_warning(shapes, size: int = 256, source: str = "", min_side: f
                    f"{k} of {n} boxes ({100 * k / n:.0f}%) are smaller than {min_side:g} pixels on their shorter "
                    f"side once the image is resized to the training size {size}x{size} ({shown}{more}): SSD "
                    f"finds such objects badly. Train at a larger size (d2lssd train --size {2 * size}) or with "
-                   f"a stride-4 first level (--model tinyssd-s4, or the scratch preset), detect on "
+                   f"a stride-4 first level (--model tinyssd-s4; with --preset scratch, --model scratchssd), detect on "
                    f"tiles of the full photos (d2lssd predict / evaluate --tile PIXELS), and keep the anchors "
                    f"fitted to the data (d2lssd train does by default; not --default-anchors)",
                    source, severity="warning")

@@ -132,13 +132,14 @@ class TrainConfig:
     resume: bool = field(default=False, metadata=_opt("continue from --checkpoint if it exists"))
     preset: str | None = field(default=None, metadata=_opt(
         "a named preset of d2lssd.presets (its data and settings; an option given here wins): "
-        "pennfudan, bananas-d2l, bananas-ssd, bananas-focal, tinyssd", metavar="NAME"))
+        "pennfudan, bananas-d2l, bananas-ssd, bananas-focal, tinyssd, scratch", metavar="NAME"))
     schedule: str | None = field(default=None, metadata=_opt(
         "the preset's schedule: cpu (short, for a CPU and CI), full (a GPU's), short (default: full on CUDA, "
         "else cpu)", metavar="NAME"))
     # --- the model
     model: str = field(default="tinyssd", metadata=_opt(
-        "the SSD: a name of the model registry (d2lssd.models.registry: tinyssd, resnet34, and any "
+        "the SSD: a name of the model registry (d2lssd.models.registry: tinyssd, resnet34, tinyssd-bn, "
+        "tinyssd-s4, scratchssd, and any "
         "registered since)", type=_registered_model, metavar="NAME"))
     size: int | None = field(default=None, metadata=_opt(
         "square input side in pixels (default: the registry's, 256 for tinyssd, 300 for resnet34)",
